@@ -17,7 +17,8 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
   # Ampere and Hopper; override with -DCMAKE_CUDA_ARCHITECTURES=...
   set(CMAKE_CUDA_ARCHITECTURES 80 90)
 endif()
-set(CMAKE_CUDA_STANDARD 20)
+# CMake 3.25 knows no CUDA20 flags for nvcc; CUDA sources are C++17.
+set(CMAKE_CUDA_STANDARD 17)
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
