@@ -131,9 +131,14 @@ TEST(ChatFormat, ToolSchemasAreContentNotTemplate) {
   ChatOptions o;
   o.tools.push_back({"f", "desc <|eot_id|>", boost::json::parse(R"({"type":"object"})")});
   Prompt p = render_chat(ChatFormat::nemotron, {{ChatRole::user, "x", {}, {}, {}, {}}}, o);
+  int found = 0;
   for (const auto& part : p.parts) {
-    if (part.text.find("desc <|eot_id|>") != std::string::npos) EXPECT_FALSE(part.is_template);
+    if (part.text.find("desc <|eot_id|>") != std::string::npos) {
+      EXPECT_FALSE(part.is_template);
+      ++found;
+    }
   }
+  EXPECT_EQ(found, 1);
 }
 
 TEST(ChatFormat, NemotronDropsThinkingFieldFromHistory) {
