@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <simdjson.h>
+
 namespace ragent::engine {
 namespace {
 
@@ -53,15 +55,48 @@ void emit_call(std::vector<ChatEvent>& events, ChatToolCall call) {
   events.push_back(std::move(e));
 }
 
+// Model output is parsed with simdjson (DESIGN: simdjson parses what comes in) and converted
+// into Boost.JSON, our owned type, keeping key order.
+boost::json::value to_boost(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY: {
+      simdjson::dom::array items;
+      if (e.get(items) != simdjson::SUCCESS) return boost::json::array();
+      boost::json::array a;
+      for (simdjson::dom::element item : items) a.push_back(to_boost(item));
+      return a;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      simdjson::dom::object fields;
+      if (e.get(fields) != simdjson::SUCCESS) return boost::json::object();
+      boost::json::object o;
+      for (simdjson::dom::key_value_pair field : fields) o.insert_or_assign(field.key, to_boost(field.value));
+      return o;
+    }
+    case simdjson::dom::element_type::INT64: return e.get_int64().value_unsafe();
+    case simdjson::dom::element_type::UINT64: return e.get_uint64().value_unsafe();
+    case simdjson::dom::element_type::DOUBLE: return e.get_double().value_unsafe();
+    case simdjson::dom::element_type::STRING: return boost::json::string(e.get_string().value_unsafe());
+    case simdjson::dom::element_type::BOOL: return e.get_bool().value_unsafe();
+    case simdjson::dom::element_type::NULL_VALUE: return nullptr;
+  }
+  return nullptr;
+}
+
 bool parse_json(std::string_view text, boost::json::value& out, std::string& why) {
-  boost::system::error_code ec;
-  boost::json::parse_options opts;
-  opts.max_depth = 64;
-  out = boost::json::parse(text, ec, {}, opts);
-  if (ec) {
-    why = ec.message();
+  constexpr size_t kMaxDepth = 64;
+  simdjson::dom::parser parser(simdjson::SIMDJSON_MAXSIZE_BYTES);
+  if (auto err = parser.allocate(text.size() + 1, kMaxDepth)) {
+    why = simdjson::error_message(err);
     return false;
   }
+  simdjson::padded_string padded(text);
+  simdjson::dom::element root;
+  if (auto err = parser.parse(padded).get(root)) {
+    why = simdjson::error_message(err);
+    return false;
+  }
+  out = to_boost(root);
   return true;
 }
 
