@@ -184,3 +184,45 @@ TEST(ChatParser, FeedAfterFinishIsAProgrammingError) {
 
 }  // namespace
 }  // namespace ragent::engine
+
+namespace ragent::engine {
+namespace {
+
+// What a format renders for an assistant tool call in the history is what its parser must read
+// back from the model: render one, cut out the assistant turn, parse it.
+TEST(ChatParser, ReadsBackTheToolCallsItsFormatRenders) {
+  boost::json::object args{{"city", "Zürich"}, {"days", boost::json::array{1, 2}}, {"opts", boost::json::object{{"x", nullptr}}}};
+  ChatMessage call_turn{ChatRole::assistant, "", {}, {{"get_weather", args}}, {}, {}};
+  std::vector<ChatMessage> ms{{ChatRole::user, "q", {}, {}, {}, {}}, call_turn};
+  ChatOptions o;
+  o.add_generation_prompt = false;
+  struct Case {
+    ChatFormat format;
+    std::string_view turn_start, turn_end;
+  };
+  for (const Case& c : {Case{ChatFormat::nemotron, "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"},
+                        Case{ChatFormat::nemotron_v1_5, "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"},
+                        Case{ChatFormat::llama3, "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"},
+                        Case{ChatFormat::chatml, "<|im_start|>assistant", "<|im_end|>"}}) {
+    std::string text = render_chat(c.format, ms, o).text();
+    size_t from = text.rfind(c.turn_start);
+    ASSERT_NE(from, std::string::npos) << chat_format_name(c.format);
+    from += c.turn_start.size();
+    std::string turn = text.substr(from, text.find(c.turn_end, from) - from);
+    ChatParser parser(c.format);
+    std::vector<ChatEvent> events;
+    parser.feed(turn, events);
+    parser.finish(events);
+    std::vector<ChatEvent> calls;
+    for (auto& e : events) {
+      if (e.kind == Kind::tool_call || e.kind == Kind::error) calls.push_back(e);
+    }
+    ASSERT_EQ(calls.size(), 1u) << chat_format_name(c.format) << ": " << describe(events);
+    EXPECT_EQ(calls[0].kind, Kind::tool_call) << describe(events);
+    EXPECT_EQ(calls[0].call.name, "get_weather");
+    EXPECT_EQ(calls[0].call.arguments, args);
+  }
+}
+
+}  // namespace
+}  // namespace ragent::engine
