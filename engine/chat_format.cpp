@@ -35,14 +35,53 @@ void write_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// Python's float repr: the shortest digits that round-trip, fixed notation for decimal
+// exponents -4..15 (always with a fractional part), otherwise d.ddde+XX.
 void write_json_double(std::string& out, double d) {
   if (std::isnan(d)) { out += "NaN"; return; }
   if (std::isinf(d)) { out += d > 0 ? "Infinity" : "-Infinity"; return; }
-  std::array<char, 32> buf{};
-  auto res = std::to_chars(buf.data(), buf.data() + buf.size(), d);
-  std::string_view s(buf.data(), static_cast<size_t>(res.ptr - buf.data()));
-  out += s;
-  if (s.find_first_of(".en") == std::string_view::npos) out += ".0";
+  std::array<char, 40> buf{};
+  auto res = std::to_chars(buf.data(), buf.data() + buf.size(), d, std::chars_format::scientific);
+  std::string_view sci(buf.data(), static_cast<size_t>(res.ptr - buf.data()));
+  if (sci.front() == '-') {
+    out += '-';
+    sci.remove_prefix(1);
+  }
+  size_t e = sci.find('e');
+  std::string digits(sci.substr(0, e));
+  if (digits.size() > 1) digits.erase(1, 1);  // drop the '.'
+  int exp = 0;
+  std::string_view exp_text = sci.substr(e + 1);
+  if (exp_text.front() == '+') exp_text.remove_prefix(1);
+  std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      out += "0.";
+      out.append(static_cast<size_t>(-exp - 1), '0');
+      out += digits;
+      return;
+    }
+    auto int_len = static_cast<size_t>(exp) + 1;
+    if (digits.size() <= int_len) {
+      out += digits;
+      out.append(int_len - digits.size(), '0');
+      out += ".0";
+    } else {
+      out += digits.substr(0, int_len);
+      out += '.';
+      out += digits.substr(int_len);
+    }
+    return;
+  }
+  out += digits.substr(0, 1);
+  if (digits.size() > 1) {
+    out += '.';
+    out += digits.substr(1);
+  }
+  out += exp < 0 ? "e-" : "e+";
+  int mag = exp < 0 ? -exp : exp;
+  if (mag < 10) out += '0';
+  out += std::to_string(mag);
 }
 
 void write_json(std::string& out, const boost::json::value& v, int indent, int depth) {

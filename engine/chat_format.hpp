@@ -103,8 +103,8 @@ Prompt render_chat(ChatFormat format, const std::vector<ChatMessage>& messages,
 
 // JSON as the templates' `tojson` writes it (Python json.dumps with ensure_ascii=False): keys
 // in insertion order, ", " and ": " separators, or with indent > 0 one item per line and ","
-// separators. Integers print as integers; doubles print shortest round-trip with ".0" kept on
-// integral values (Python's repr).
+// separators. Integers print as integers, doubles as Python's repr does (1.0, 1e-05, 1e+16).
+// Note @huggingface/jinja prints 1.0 as 1, so the goldens use no integral doubles.
 std::string to_template_json(const boost::json::value& value, int indent = 0);
 
 }  // namespace ragent::engine

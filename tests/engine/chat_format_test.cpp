@@ -210,8 +210,12 @@ TEST(ChatFormat, TemplateJsonMatchesPythonJsonDumps) {
             "\"e\": [], \"f\": {}}");
   EXPECT_EQ(to_template_json(boost::json::parse(R"({"a":[1,{}]})"), 4),
             "{\n    \"a\": [\n        1,\n        {}\n    ]\n}");
-  EXPECT_EQ(to_template_json(boost::json::value(2.0)), "2.0");
-  EXPECT_EQ(to_template_json(boost::json::value(0.5)), "0.5");
+  // Doubles as Python's repr prints them.
+  const std::pair<double, const char*> doubles[] = {
+      {2.0, "2.0"},       {0.5, "0.5"},         {-0.0, "-0.0"},         {100000.0, "100000.0"},
+      {123.456, "123.456"}, {0.0001, "0.0001"},   {0.00001234, "1.234e-05"}, {1e16, "1e+16"},
+      {1.5e-7, "1.5e-07"}, {9007199254740993.0, "9007199254740992.0"}, {1e300, "1e+300"}, {0.1, "0.1"}};
+  for (const auto& [d, text] : doubles) EXPECT_EQ(to_template_json(boost::json::value(d)), text) << d;
 }
 
 }  // namespace
