@@ -141,6 +141,16 @@ bool read_call(const boost::json::value& v, std::initializer_list<std::string_vi
 
 }  // namespace
 
+ChatParserOptions parser_options_for(const Prompt& prompt) {
+  std::string text = prompt.text();
+  std::string_view tail = text;
+  while (!tail.empty() && is_space(tail.back())) tail.remove_suffix(1);
+  ChatParserOptions options;
+  options.thinking_prefilled =
+      tail.size() >= kThinkOpen.size() && tail.substr(tail.size() - kThinkOpen.size()) == kThinkOpen;
+  return options;
+}
+
 ChatParser::ChatParser(ChatFormat format, ChatParserOptions options) {
   switch (format) {
     case ChatFormat::nemotron:

@@ -40,6 +40,10 @@ struct ChatParserOptions {
   bool thinking_prefilled = false;  // the prompt ends inside an open <think>
 };
 
+// Options for parsing the answer to `prompt`: thinking_prefilled when the prompt ends with an
+// open "<think>" (then whitespace). A closed pre-fill such as "<think>\n\n</think>\n\n" is not.
+ChatParserOptions parser_options_for(const Prompt& prompt);
+
 class ChatParser {
  public:
   explicit ChatParser(ChatFormat format, ChatParserOptions options = {});

@@ -77,6 +77,18 @@ TEST(ChatParser, ThinkingPrefilledByThePrompt) {
   EXPECT_EQ(parse_whole(ChatFormat::nemotron, out), "content: reasoning here</think>\n\nThe answer.\n");
 }
 
+TEST(ChatParser, OptionsFollowThePromptsPrefill) {
+  Prompt open_think;
+  open_think.add_template("<|start_header_id|>assistant<|end_header_id|>\n\n<think>\n");
+  EXPECT_TRUE(parser_options_for(open_think).thinking_prefilled);
+  // The v1.5 template's thinking-off pre-fill closes the block: the answer follows.
+  std::vector<ChatMessage> ms{{ChatRole::user, "q", {}, {}, {}, {}}};
+  ChatOptions off;
+  off.thinking = ThinkingMode::off;
+  EXPECT_FALSE(parser_options_for(render_chat(ChatFormat::nemotron_v1_5, ms, off)).thinking_prefilled);
+  EXPECT_FALSE(parser_options_for(render_chat(ChatFormat::nemotron, ms, {})).thinking_prefilled);
+}
+
 TEST(ChatParser, ThinkTagLaterInTheAnswerIsContent) {
   std::string_view out = "Answer first <think>not thinking</think> end";
   EXPECT_EQ(parse_whole(ChatFormat::nemotron, out), "content: Answer first <think>not thinking</think> end\n");
