@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -58,6 +59,7 @@ inline void write_bytes(const std::filesystem::path& path, const std::vector<std
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
+  std::optional<SafetensorsDType> dtype = std::nullopt;  // the checkpoint's dtype when unset
 };
 
 struct WrittenTensor {
@@ -67,7 +69,7 @@ struct WrittenTensor {
   std::string shard;  // file name
 };
 
-// Random values in [-1, 1) stored as `dtype` (F32, F16 or BF16).
+// Random values in [-1, 1) stored as `dtype` (F32, F16 or BF16); random bytes for other dtypes.
 inline std::vector<std::byte> random_tensor_bytes(SafetensorsDType dtype, int64_t count, std::mt19937& rng) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   std::vector<std::byte> out(static_cast<size_t>(count) * safetensors_dtype_bytes(dtype));
@@ -75,6 +77,10 @@ inline std::vector<std::byte> random_tensor_bytes(SafetensorsDType dtype, int64_
     float v = dist(rng);
     if (dtype == SafetensorsDType::F32) {
       std::memcpy(out.data() + i * 4, &v, 4);
+    } else if (dtype != SafetensorsDType::F16 && dtype != SafetensorsDType::BF16) {
+      for (size_t b = 0; b < safetensors_dtype_bytes(dtype); ++b) {
+        out[static_cast<size_t>(i) * safetensors_dtype_bytes(dtype) + b] = static_cast<std::byte>(rng());
+      }
     } else {
       uint16_t h = dtype == SafetensorsDType::F16 ? kernels::f32_to_f16(v) : kernels::f32_to_bf16(v);
       std::memcpy(out.data() + i * 2, &h, 2);
@@ -104,8 +110,9 @@ inline std::map<std::string, WrittenTensor> write_checkpoint(const std::filesyst
     int64_t count = 1;
     for (int64_t d : t.shape) count *= d;
     const size_t shard = i % static_cast<size_t>(n_shards);
-    WrittenTensor w{dtype, t.shape, random_tensor_bytes(dtype, count, rng), names[shard]};
-    writers[shard].add_tensor(t.name, dtype, t.shape, w.bytes);
+    const SafetensorsDType tensor_dtype = t.dtype.value_or(dtype);
+    WrittenTensor w{tensor_dtype, t.shape, random_tensor_bytes(tensor_dtype, count, rng), names[shard]};
+    writers[shard].add_tensor(t.name, tensor_dtype, t.shape, w.bytes);
     weight_map[t.name] = names[shard];
     written.emplace(t.name, std::move(w));
   }
