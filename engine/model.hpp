@@ -72,6 +72,11 @@ struct LayerConfig {
   int64_t ffn_length = 0;
 };
 
+// Bounds on what a config may claim, far beyond real models; they keep hostile files from
+// driving huge allocations or overflowing shape arithmetic.
+inline constexpr int64_t kMaxModelLayers = 65536;
+inline constexpr int64_t kMaxModelDimension = INT32_MAX;  // any size, count or length
+
 struct ModelConfig {
   ModelArch arch = ModelArch::Llama;
   int64_t vocab_size = 0;

@@ -28,7 +28,7 @@ class GgufConfigReader {
       problems.push_back("missing key '" + key(suffix) + "'");
       return 0;
     }
-    if (*v > static_cast<uint64_t>(INT32_MAX)) {
+    if (*v > static_cast<uint64_t>(kMaxModelDimension)) {
       problems.push_back("key '" + key(suffix) + "' = " + std::to_string(*v) + " is too large");
       return 0;
     }
@@ -55,7 +55,7 @@ class GgufConfigReader {
       return std::nullopt;
     }
     for (uint64_t v : *values) {
-      if (v > static_cast<uint64_t>(INT32_MAX)) {
+      if (v > static_cast<uint64_t>(kMaxModelDimension)) {
         problems.push_back("key '" + key(suffix) + "' holds " + std::to_string(v) + ", which is too large");
         return std::nullopt;
       }
@@ -159,7 +159,17 @@ ModelConfig gguf_model_config(const MetadataSource& metadata, const TensorCatalo
     r.problems.push_back("missing key '" + r.key("attention.layer_norm_rms_epsilon") + "'");
   }
   c.rope_theta = r.get_f64("rope.freq_base").value_or(10000.0);
-  if (n_layers > 0) read_layers(r, c, n_layers);
+  // Mixtral-style files say "llama" too; their expert tensors have other names and shapes.
+  if (auto experts = r.get_u64("expert_count"); experts && *experts > 0) {
+    r.problems.push_back("key '" + r.key("expert_count") + "' = " + std::to_string(*experts) +
+                         ": mixture-of-experts models are not supported");
+  }
+  if (n_layers > kMaxModelLayers) {
+    r.problems.push_back("key '" + r.key("block_count") + "' = " + std::to_string(n_layers) + " exceeds " +
+                         std::to_string(kMaxModelLayers));
+  } else if (n_layers > 0) {
+    read_layers(r, c, n_layers);
+  }
 
   c.head_dim = get_or(r.get_u64("attention.key_length"), default_head_dim(c));
   if (auto value_length = r.get_u64("attention.value_length");

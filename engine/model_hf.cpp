@@ -41,6 +41,10 @@ class ConfigObject {
     if (!v) return std::nullopt;
     int64_t out = 0;
     if (v->get_int64().get(out) != simdjson::SUCCESS) return wrong_type<int64_t>(key, "an integer");
+    if (out < 0 || out > kMaxModelDimension) {
+      problems_->push_back(quoted(name(key)) + " = " + std::to_string(out) + " is out of range");
+      return std::nullopt;
+    }
     return out;
   }
   std::optional<double> get_number(std::string_view key) const {
@@ -73,7 +77,7 @@ class ConfigObject {
   }
   int64_t require_int(std::string_view key) const {
     auto v = get_int(key);
-    if (!v && !value(key)) problems_->push_back("missing integer '" + name(key) + "'");
+    if (!v && !value(key)) problems_->push_back("missing integer " + quoted(name(key)));
     return v.value_or(0);
   }
   std::string name(std::string_view key) const {
@@ -310,7 +314,11 @@ ModelConfig parse_hf_config(std::string_view json_text, const std::string& sourc
     c.qkv_bias = c.attn_out_bias = cfg.get_bool("attention_bias").value_or(false);
   }
   if (cfg.get_bool("mlp_bias").value_or(false)) problems.push_back("'mlp_bias' is not supported");
-  if (n_layers > 0) read_layers(cfg, c, n_layers, n_heads);
+  if (n_layers > kMaxModelLayers) {
+    problems.push_back("'num_hidden_layers' = " + std::to_string(n_layers) + " exceeds " + std::to_string(kMaxModelLayers));
+  } else if (n_layers > 0) {
+    read_layers(cfg, c, n_layers, n_heads);
+  }
 
   if (!problems.empty()) {
     std::string msg = source + ": unusable config (" + std::to_string(problems.size()) + "):";

@@ -278,6 +278,15 @@ TEST(ModelGguf, RejectsMalformedPerLayerValues) {
   EXPECT_NE(mapping_error(m).find("layer 0: 4 heads cannot share 3 kv heads evenly"), std::string::npos);
 
   m = llama_metadata();
+  m.values["llama.expert_count"] = uint64_t{8};
+  EXPECT_NE(mapping_error(m).find("key 'llama.expert_count' = 8: mixture-of-experts models are not supported"),
+            std::string::npos);
+
+  m = llama_metadata();
+  m.values["llama.block_count"] = uint64_t{1000000};
+  EXPECT_NE(mapping_error(m).find("key 'llama.block_count' = 1000000 exceeds 65536"), std::string::npos);
+
+  m = llama_metadata();
   m.values["llama.block_count"] = std::string("two");
   EXPECT_THROW(gguf_model_config(m, {}, "m.gguf"), EngineError);
 }

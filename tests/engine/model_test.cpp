@@ -434,6 +434,13 @@ TEST(ModelHfConfig, ListsEveryConfigProblem) {
   EXPECT_NE(e.find("'hidden_size' must be an integer"), std::string::npos) << e;
   EXPECT_NE(e.find("'mlp_bias' is not supported"), std::string::npos) << e;
   EXPECT_NE(config_error({{"model_type", "llama"}}).find("missing integer 'hidden_size'"), std::string::npos);
+  // Hostile sizes are refused before anything is allocated or multiplied.
+  config = llama_config();
+  config["num_hidden_layers"] = 1000000000;
+  config["hidden_size"] = int64_t{1} << 40;
+  e = config_error(config);
+  EXPECT_NE(e.find("'num_hidden_layers' = 1000000000 exceeds 65536"), std::string::npos) << e;
+  EXPECT_NE(e.find("'hidden_size' = 1099511627776 is out of range"), std::string::npos) << e;
   EXPECT_NE(config_error(json::object{}).find("no model_type"), std::string::npos);
   try {
     parse_hf_config("{\"model_type\": ", "config.json");
