@@ -198,6 +198,10 @@ TEST(ModelHf, LoadsLlamaWithGqaTiedEmbeddingsAndLlama3Rope) {
   EXPECT_EQ(w.layers[1].wk.shape, (std::vector<int64_t>{16, 32}));
   EXPECT_FALSE(w.rope_freqs.present());
   expect_views_match(model, written, dir.path());
+
+  // The maps belong to the Model, so views stay valid when it moves.
+  Model moved = std::move(model);
+  expect_views_match(moved, written, dir.path());
 }
 
 TEST(ModelHf, LoadsShardedF32LlamaWithExplicitHeadDimAndBiases) {
