@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,7 +43,7 @@ enum class GgmlType : uint32_t {
   Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
   IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-  TQ1_0 = 34, TQ2_0 = 35,
+  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 };
 // Values per block and bytes per block; nullopt for an id that is not a known type.
 struct GgmlTypeTraits {
@@ -51,6 +52,9 @@ struct GgmlTypeTraits {
   size_t block_bytes;
 };
 std::optional<GgmlTypeTraits> ggml_type_traits(uint32_t type_id);
+// Bytes of a tensor of `type` with dimensions `ne`; nullopt when the type is unknown, a
+// dimension is not positive, ne[0] is not a multiple of the block size, or the size overflows.
+std::optional<uint64_t> ggml_tensor_nbytes(GgmlType type, std::span<const int64_t> ne);
 
 // One metadata value. Arrays hold values of one element type (nested arrays allowed).
 struct GgufValue;
@@ -134,9 +138,16 @@ class GgufWriter {
   void set_array(std::string key, GgufArray values);
 
   // Adds a tensor; `data` must hold exactly the bytes of `ne` elements of `type`. The bytes
-  // are copied, so the caller may free them.
+  // are copied, so the caller may free them. Throws EngineError on a duplicate or over-long
+  // (64+ bytes) name, 0 or more than 4 dimensions, a non-positive dimension, ne[0] not a
+  // multiple of the block size, or a size mismatch.
   void add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne,
                   std::span<const std::byte> data);
+  // Streaming form: write() calls `produce` once, in tensor order, with a zeroed buffer of
+  // exactly the tensor's size to fill, so only one tensor's bytes are in memory at a time.
+  // An exception thrown by `produce` aborts write() and leaves no file behind.
+  using TensorProducer = std::function<void(std::span<std::byte> out)>;
+  void add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne, TensorProducer produce);
 
   // Writes to a temporary file beside `path` and renames it over `path` when complete.
   void write(const std::filesystem::path& path) const;
@@ -148,7 +159,13 @@ class GgufWriter {
     GgmlType type;
     std::vector<int64_t> ne;
     std::vector<std::byte> data;
+    TensorProducer produce;  // set instead of data for streamed tensors
+    uint64_t nbytes = 0;
   };
+  void check_new_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                        uint64_t& nbytes) const;
+  // Emits the whole file, in order, to `sink`.
+  void emit(const std::function<void(std::span<const std::byte>)>& sink) const;
   uint64_t alignment_ = 32;
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::vector<Tensor> tensors_;
