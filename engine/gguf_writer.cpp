@@ -116,7 +116,9 @@ void GgufWriter::set_alignment(uint64_t alignment) {
 void GgufWriter::set(std::string key, GgufValue value) {
   check_value(key, value);
   if (key == "general.alignment") {
-    const uint64_t a = value.as_u64();
+    const auto* u = std::get_if<uint64_t>(&value.data);
+    if (u == nullptr) bad_value(key, "alignment must be an unsigned integer");
+    const uint64_t a = *u;
     if (a == 0 || !std::has_single_bit(a) || a > (uint64_t{1} << 30)) {
       bad_value(key, std::to_string(a) + " is not a power of two up to 2^30");
     }

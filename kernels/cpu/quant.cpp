@@ -144,34 +144,49 @@ int trunc_clamped(float v, int lo, int hi) {
 
 // --- F32 / F16 / BF16 --------------------------------------------------------------------
 
-void dequantize_f16(const uint16_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+// Rows may sit at any address (GGUF alignment can be 1), so every block and half is copied in
+// and out with memcpy rather than read through a typed pointer.
+template <class T>
+T load(const std::byte* src, int64_t index) {
+  T value;
+  std::memcpy(&value, src + static_cast<size_t>(index) * sizeof(T), sizeof(T));
+  return value;
 }
-void dequantize_bf16(const uint16_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+template <class T>
+void store(std::byte* dst, int64_t index, const T& value) {
+  std::memcpy(dst + static_cast<size_t>(index) * sizeof(T), &value, sizeof(T));
 }
-void quantize_f16(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+
+void dequantize_f16(const std::byte* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load<uint16_t>(src, i));
 }
-void quantize_bf16(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+void dequantize_bf16(const std::byte* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load<uint16_t>(src, i));
+}
+void quantize_f16(const float* src, std::byte* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) store(dst, i, f32_to_f16(src[i]));
+}
+void quantize_bf16(const float* src, std::byte* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) store(dst, i, f32_to_bf16(src[i]));
 }
 
 // --- Q4_0 / Q8_0 ----------------------------------------------------------------------------
 
-void dequantize_q4_0(const BlockQ4_0* blocks, float* dst, int64_t nblocks) {
+void dequantize_q4_0(const std::byte* src, float* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, dst += kQK8_0) {
-    const float d = f16_to_f32(blocks[b].d);
+    const auto blk = load<BlockQ4_0>(src, b);
+    const float d = f16_to_f32(blk.d);
     for (int j = 0; j < kQK8_0 / 2; ++j) {
-      dst[j] = static_cast<float>((blocks[b].qs[j] & 0x0f) - 8) * d;
-      dst[j + kQK8_0 / 2] = static_cast<float>((blocks[b].qs[j] >> 4) - 8) * d;
+      dst[j] = static_cast<float>((blk.qs[j] & 0x0f) - 8) * d;
+      dst[j + kQK8_0 / 2] = static_cast<float>((blk.qs[j] >> 4) - 8) * d;
     }
   }
 }
 
 // The value of largest magnitude maps to -8, so its sign picks the direction of the scale.
-void quantize_q4_0(const float* x, BlockQ4_0* blocks, int64_t nblocks) {
+void quantize_q4_0(const float* x, std::byte* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, x += kQK8_0) {
+    BlockQ4_0 blk{};
     float amax = 0.0f;
     float max = 0.0f;
     for (int j = 0; j < kQK8_0; ++j) {
@@ -182,34 +197,38 @@ void quantize_q4_0(const float* x, BlockQ4_0* blocks, int64_t nblocks) {
     }
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    blocks[b].d = f32_to_f16(d);
+    blk.d = f32_to_f16(d);
     for (int j = 0; j < kQK8_0 / 2; ++j) {
       const int lo = trunc_clamped(x[j] * id + 8.5f, 0, 15);
       const int hi = trunc_clamped(x[j + kQK8_0 / 2] * id + 8.5f, 0, 15);
-      blocks[b].qs[j] = static_cast<uint8_t>(lo | (hi << 4));
+      blk.qs[j] = static_cast<uint8_t>(lo | (hi << 4));
     }
+    store(dst, b, blk);
   }
 }
 
-void dequantize_q8_0(const BlockQ8_0* blocks, float* dst, int64_t nblocks) {
+void dequantize_q8_0(const std::byte* src, float* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, dst += kQK8_0) {
-    const float d = f16_to_f32(blocks[b].d);
-    for (int j = 0; j < kQK8_0; ++j) dst[j] = static_cast<float>(blocks[b].qs[j]) * d;
+    const auto blk = load<BlockQ8_0>(src, b);
+    const float d = f16_to_f32(blk.d);
+    for (int j = 0; j < kQK8_0; ++j) dst[j] = static_cast<float>(blk.qs[j]) * d;
   }
 }
 
-void quantize_q8_0(const float* x, BlockQ8_0* blocks, int64_t nblocks) {
+void quantize_q8_0(const float* x, std::byte* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, x += kQK8_0) {
     float amax = 0.0f;
     for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    blocks[b].d = f32_to_f16(d);
+    BlockQ8_0 blk{};
+    blk.d = f32_to_f16(d);
     for (int j = 0; j < kQK8_0; ++j) {
       // roundf: halves away from zero, as the reference does. |x * id| <= 127 (nan -> 0).
       const float q = std::round(x[j] * id);
-      blocks[b].qs[j] = static_cast<int8_t>(q != q ? 0.0f : std::clamp(q, -127.0f, 127.0f));
+      blk.qs[j] = static_cast<int8_t>(q != q ? 0.0f : std::clamp(q, -127.0f, 127.0f));
     }
+    store(dst, b, blk);
   }
 }
 
@@ -403,9 +422,9 @@ void quantize_k_superblock(const float* x, int nmax, float rmin, float rdelta, i
 // 256 values as 4 chunks of 64: byte l of chunk c holds value 64c+l in its low nibble (sub-block
 // 2c) and value 64c+32+l in its high nibble (sub-block 2c+1). value = d*scale*q - dmin*min.
 
-void dequantize_q4_k(const BlockQ4_K* blocks, float* dst, int64_t nblocks) {
+void dequantize_q4_k(const std::byte* src, float* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b) {
-    const BlockQ4_K& blk = blocks[b];
+    const auto blk = load<BlockQ4_K>(src, b);
     const float d = f16_to_f32(blk.d);
     const float dmin = f16_to_f32(blk.dmin);
     for (int c = 0; c < 4; ++c, dst += 64) {
@@ -421,16 +440,17 @@ void dequantize_q4_k(const BlockQ4_K* blocks, float* dst, int64_t nblocks) {
   }
 }
 
-void quantize_q4_k(const float* x, BlockQ4_K* blocks, int64_t nblocks) {
+void quantize_q4_k(const float* x, std::byte* dst, int64_t nblocks) {
   uint8_t L[kQK_K];
   for (int64_t b = 0; b < nblocks; ++b, x += kQK_K) {
-    BlockQ4_K& blk = blocks[b];
+    BlockQ4_K blk{};
     quantize_k_superblock(x, 15, -1.0f, 0.1f, 20, blk.d, blk.dmin, blk.scales, L);
     for (int c = 0; c < 4; ++c) {
       for (int l = 0; l < 32; ++l) {
         blk.qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
       }
     }
+    store(dst, b, blk);
   }
 }
 
@@ -438,9 +458,9 @@ void quantize_q4_k(const float* x, BlockQ4_K* blocks, int64_t nblocks) {
 // As Q4_K for the low 4 bits; the fifth bit of value 64c+l is bit 2c of qh[l], that of value
 // 64c+32+l is bit 2c+1 of qh[l].
 
-void dequantize_q5_k(const BlockQ5_K* blocks, float* dst, int64_t nblocks) {
+void dequantize_q5_k(const std::byte* src, float* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b) {
-    const BlockQ5_K& blk = blocks[b];
+    const auto blk = load<BlockQ5_K>(src, b);
     const float d = f16_to_f32(blk.d);
     const float dmin = f16_to_f32(blk.dmin);
     for (int c = 0; c < 4; ++c, dst += 64) {
@@ -462,10 +482,10 @@ void dequantize_q5_k(const BlockQ5_K* blocks, float* dst, int64_t nblocks) {
   }
 }
 
-void quantize_q5_k(const float* x, BlockQ5_K* blocks, int64_t nblocks) {
+void quantize_q5_k(const float* x, std::byte* dst, int64_t nblocks) {
   uint8_t L[kQK_K];
   for (int64_t b = 0; b < nblocks; ++b, x += kQK_K) {
-    BlockQ5_K& blk = blocks[b];
+    BlockQ5_K blk{};
     quantize_k_superblock(x, 31, -0.5f, 0.1f, 15, blk.d, blk.dmin, blk.scales, L);
     std::memset(blk.qh, 0, sizeof blk.qh);
     for (int c = 0; c < 4; ++c) {
@@ -476,6 +496,7 @@ void quantize_q5_k(const float* x, BlockQ5_K* blocks, int64_t nblocks) {
         blk.qh[l] = static_cast<uint8_t>(blk.qh[l] | ((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
       }
     }
+    store(dst, b, blk);
   }
 }
 
@@ -484,9 +505,9 @@ void quantize_q5_k(const float* x, BlockQ5_K* blocks, int64_t nblocks) {
 // low 4 bits in ql[64h + 32(k&1) + l] (low nibble for k < 2, high nibble otherwise) and its top 2
 // bits in bits 2k..2k+1 of qh[32h + l]. Sub-block scale: scales[v / 16]. value = d*scale*(q - 32).
 
-void dequantize_q6_k(const BlockQ6_K* blocks, float* dst, int64_t nblocks) {
+void dequantize_q6_k(const std::byte* src, float* dst, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b) {
-    const BlockQ6_K& blk = blocks[b];
+    const auto blk = load<BlockQ6_K>(src, b);
     const float d = f16_to_f32(blk.d);
     for (int v = 0; v < kQK_K; ++v) {
       const int h = v / 128, k = (v % 128) / 32, l = v % 32;
@@ -500,11 +521,11 @@ void dequantize_q6_k(const BlockQ6_K* blocks, float* dst, int64_t nblocks) {
   }
 }
 
-void quantize_q6_k(const float* x, BlockQ6_K* blocks, int64_t nblocks) {
+void quantize_q6_k(const float* x, std::byte* dst, int64_t nblocks) {
   int8_t L[kQK_K];
   float scales[kQK_K / 16];
   for (int64_t b = 0; b < nblocks; ++b, x += kQK_K) {
-    BlockQ6_K& blk = blocks[b];
+    BlockQ6_K blk{};
     float max_scale = 0;
     float max_abs_scale = 0;
     for (int s = 0; s < kQK_K / 16; ++s) {
@@ -515,7 +536,7 @@ void quantize_q6_k(const float* x, BlockQ6_K* blocks, int64_t nblocks) {
       }
     }
     if (max_abs_scale < 1e-15f) {
-      std::memset(&blk, 0, sizeof blk);
+      store(dst, b, blk);  // all zero
       continue;
     }
     const float iscale = -128.0f / max_scale;
@@ -540,6 +561,7 @@ void quantize_q6_k(const float* x, BlockQ6_K* blocks, int64_t nblocks) {
         blk.qh[32 * h + l] = static_cast<uint8_t>((q0 >> 4) | ((q1 >> 4) << 2) | ((q2 >> 4) << 4) | ((q3 >> 4) << 6));
       }
     }
+    store(dst, b, blk);
   }
 }
 
@@ -547,29 +569,31 @@ void quantize_q6_k(const float* x, BlockQ6_K* blocks, int64_t nblocks) {
 
 void dequantize_row(QuantType type, const void* src, float* dst, int64_t n) {
   const int64_t nblocks = n / block_size(type);
+  const auto* in = static_cast<const std::byte*>(src);
   switch (type) {
     case QuantType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
-    case QuantType::F16: dequantize_f16(static_cast<const uint16_t*>(src), dst, n); return;
-    case QuantType::BF16: dequantize_bf16(static_cast<const uint16_t*>(src), dst, n); return;
-    case QuantType::Q4_0: dequantize_q4_0(static_cast<const BlockQ4_0*>(src), dst, nblocks); return;
-    case QuantType::Q8_0: dequantize_q8_0(static_cast<const BlockQ8_0*>(src), dst, nblocks); return;
-    case QuantType::Q4_K: dequantize_q4_k(static_cast<const BlockQ4_K*>(src), dst, nblocks); return;
-    case QuantType::Q5_K: dequantize_q5_k(static_cast<const BlockQ5_K*>(src), dst, nblocks); return;
-    case QuantType::Q6_K: dequantize_q6_k(static_cast<const BlockQ6_K*>(src), dst, nblocks); return;
+    case QuantType::F16: dequantize_f16(in, dst, n); return;
+    case QuantType::BF16: dequantize_bf16(in, dst, n); return;
+    case QuantType::Q4_0: dequantize_q4_0(in, dst, nblocks); return;
+    case QuantType::Q8_0: dequantize_q8_0(in, dst, nblocks); return;
+    case QuantType::Q4_K: dequantize_q4_k(in, dst, nblocks); return;
+    case QuantType::Q5_K: dequantize_q5_k(in, dst, nblocks); return;
+    case QuantType::Q6_K: dequantize_q6_k(in, dst, nblocks); return;
   }
 }
 
 void quantize_row(QuantType type, const float* src, void* dst, int64_t n) {
   const int64_t nblocks = n / block_size(type);
+  auto* out = static_cast<std::byte*>(dst);
   switch (type) {
     case QuantType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
-    case QuantType::F16: quantize_f16(src, static_cast<uint16_t*>(dst), n); return;
-    case QuantType::BF16: quantize_bf16(src, static_cast<uint16_t*>(dst), n); return;
-    case QuantType::Q4_0: quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), nblocks); return;
-    case QuantType::Q8_0: quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), nblocks); return;
-    case QuantType::Q4_K: quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), nblocks); return;
-    case QuantType::Q5_K: quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), nblocks); return;
-    case QuantType::Q6_K: quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), nblocks); return;
+    case QuantType::F16: quantize_f16(src, out, n); return;
+    case QuantType::BF16: quantize_bf16(src, out, n); return;
+    case QuantType::Q4_0: quantize_q4_0(src, out, nblocks); return;
+    case QuantType::Q8_0: quantize_q8_0(src, out, nblocks); return;
+    case QuantType::Q4_K: quantize_q4_k(src, out, nblocks); return;
+    case QuantType::Q5_K: quantize_q5_k(src, out, nblocks); return;
+    case QuantType::Q6_K: quantize_q6_k(src, out, nblocks); return;
   }
 }
 

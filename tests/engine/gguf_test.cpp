@@ -431,6 +431,19 @@ TEST(GgufMalformed, RandomCorruptionNeverCrashes) {
   }
 }
 
+TEST(GgufFuzzSeeds, AllParse) {
+  // The checked-in fuzz seeds stay valid files, so fuzzing starts from deep inside the format.
+  const fs::path seeds = fs::path(RAGENT_SOURCE_DIR) / "tests/fuzz/seeds/gguf";
+  size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(seeds)) {
+    EXPECT_LT(entry.file_size(), 4096u) << entry.path();
+    const GgufFile f = GgufFile::open(entry.path());
+    EXPECT_FALSE(f.metadata().empty() && f.tensors().empty()) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 2u);
+}
+
 TEST(GgmlTypes, TensorBytes) {
   const int64_t ne[] = {512, 3};
   EXPECT_EQ(ggml_tensor_nbytes(GgmlType::Q4_K, ne), 2u * 144 * 3);

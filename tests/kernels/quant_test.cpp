@@ -339,6 +339,23 @@ TEST(Quantize, Q8_0RequantizeIsAFixedPoint) {
   EXPECT_EQ(q1, q2);
 }
 
+TEST(Quantize, RowsAtOddAddressesAreFine) {
+  // GGUF alignment may be 1, so a row can start at an odd byte; results must not change.
+  const auto x = gaussian(256, 8);
+  for (QuantType t : {QuantType::F16, QuantType::BF16, QuantType::Q4_0, QuantType::Q8_0, QuantType::Q4_K,
+                      QuantType::Q5_K, QuantType::Q6_K}) {
+    const size_t bytes = row_bytes(t, 256);
+    std::vector<std::byte> aligned(bytes), odd(bytes + 1);
+    quantize_row(t, x.data(), aligned.data(), 256);
+    quantize_row(t, x.data(), odd.data() + 1, 256);
+    ASSERT_EQ(std::memcmp(aligned.data(), odd.data() + 1, bytes), 0) << quant_type_name(t);
+    std::vector<float> y(256), z(256);
+    dequantize_row(t, aligned.data(), y.data(), 256);
+    dequantize_row(t, odd.data() + 1, z.data(), 256);
+    ASSERT_EQ(y, z) << quant_type_name(t);
+  }
+}
+
 TEST(TypeInfo, SizesMatchGgml) {
   EXPECT_EQ(row_bytes(QuantType::Q4_0, 64), 36u);
   EXPECT_EQ(row_bytes(QuantType::Q8_0, 64), 68u);
