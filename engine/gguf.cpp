@@ -149,6 +149,10 @@ namespace {
 
 constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" read as a little-endian uint32
 constexpr int kMaxArrayNesting = 8;
+// A parsed value takes ~48 bytes of memory however small its encoding, so the total is capped
+// to keep a hostile file from turning 1 GB of u8 arrays into 48 GB. Real vocabularies need a
+// few million values (tokens, scores, types, merges).
+constexpr uint64_t kMaxMetadataValues = uint64_t{1} << 25;
 constexpr uint64_t kDefaultAlignment = 32;
 
 // Smallest encoding of one value of `type`, so a count can be checked against the bytes left
@@ -254,6 +258,11 @@ class Parser {
                          std::string(gguf_value_type_name(array.element_type)) +
                          "s runs past end of file (size " + std::to_string(size()) + ")");
     }
+    if (count > kMaxMetadataValues - values_) {
+      fail(count_at, "array of " + std::to_string(count) + " values takes the metadata past " +
+                         std::to_string(kMaxMetadataValues) + " values in total");
+    }
+    values_ += count;
     array.values.reserve(static_cast<size_t>(count));
     for (uint64_t i = 0; i < count; ++i) array.values.push_back(read_value(array.element_type, depth));
     return array;
@@ -266,6 +275,7 @@ class Parser {
   const std::string& name_;
   std::string context_;
   uint64_t pos_ = 0;
+  uint64_t values_ = 0;  // array elements parsed so far
 };
 
 }  // namespace

@@ -316,6 +316,15 @@ TEST(GgufMalformed, HugeCountsAndLengthsAreRefusedBeforeAllocating) {
   EXPECT_NE(parse_error(f.bytes).find("tensor 'x': dimension 0 is 0, not positive"), std::string::npos);
 }
 
+TEST(GgufMalformed, MetadataValueTotalIsCapped) {
+  // 2^25 + 1 one-byte values would fit the file but would take ~1.6 GB once parsed.
+  RawGguf f;
+  const uint64_t count = (uint64_t{1} << 25) + 1;
+  f.header(0, 1).str("k").put<uint32_t>(9).put<uint32_t>(0).put<uint64_t>(count).zeros(static_cast<size_t>(count));
+  EXPECT_NE(parse_error(f.bytes).find("key 'k': array of 33554433 values takes the metadata past 33554432 values in total"),
+            std::string::npos);
+}
+
 TEST(GgufMalformed, HeaderChecks) {
   RawGguf f;
   f.header(0, 0);
