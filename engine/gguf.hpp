@@ -3,11 +3,13 @@
 // Reader: GgufFile::open maps the file read-only; metadata and tensor infos are parsed and
 // validated up front (versions 2 and 3, every value type, general.alignment, every offset,
 // count and size checked against the file), so accessors never fail on a file that opened.
-// Tensor data stays in the map and is used in place. A malformed file throws EngineError
-// naming the file, the byte offset and the key or tensor at fault.
+// Tensor data stays in the map and is used in place; it is aligned only to the file's
+// alignment (which may be 1). A malformed file throws EngineError naming the file, the byte
+// offset and the key or tensor at fault. Refused: version 1, arrays nested more than 8 deep,
+// more than 2^25 array elements in all, alignment above 2^30. Overlapping tensors are allowed.
 //
-// Writer: GgufWriter collects metadata and tensors and writes a version-3 file that the
-// reader (and llama.cpp) accept.
+// Writer: GgufWriter collects metadata and tensors (copied, or produced on demand while
+// writing) and writes a version-3 file that the reader (and llama.cpp) accept.
 //
 // Thread safety: a GgufFile is immutable after open and may be shared between threads.
 #pragma once
