@@ -259,6 +259,20 @@ void pack_scales_mins(const uint8_t* scales, const uint8_t* mins, uint8_t* packe
 // Asymmetric fit of n values x ~ scale * L - min with L in [0, nmax], weighted. Starts from the
 // plain min/max grid, then tries nstep + 1 grid sizes around nmax, solving weighted least squares
 // for (scale, min) on each, and keeps the best. Mirrors ggml's make_qkx2_quants.
+// Levels clamp(round(iscale * xm[i]), 0, nmax) for the n <= 32 values of a sub-block. The input
+// is clamped to [-1, nmax + 1] first (nan -> -1), which leaves every clamped level unchanged and
+// keeps the loop free of branches so the compiler can vectorize it.
+void grid_levels(int n, int nmax, float iscale, const float* xm, uint8_t* levels) {
+  const float hi = static_cast<float>(nmax + 1);
+  for (int i = 0; i < n; ++i) {
+    float v = iscale * xm[i];
+    v = v > -1.0f ? v : -1.0f;
+    v = v < hi ? v : hi;
+    const int l = static_cast<int>(std::bit_cast<uint32_t>(v + 12582912.0f) & 0x007fffffu) - 0x00400000;
+    levels[i] = static_cast<uint8_t>(std::clamp(l, 0, nmax));
+  }
+}
+
 float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float& the_min,
                     float rmin, float rdelta, int nstep) {
   float min = x[0];
@@ -277,23 +291,24 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
     the_min = -min;
     return 0.0f;
   }
+  float xm[32];  // x - min, refreshed whenever min moves
+  for (int i = 0; i < n; ++i) xm[i] = x[i] - min;
   float iscale = static_cast<float>(nmax) / (max - min);
   float scale = 1 / iscale;
   float best_error = 0;
+  grid_levels(n, nmax, iscale, xm, L);
   for (int i = 0; i < n; ++i) {
-    const int l = nearest_int(iscale * (x[i] - min));
-    L[i] = static_cast<uint8_t>(std::clamp(l, 0, nmax));
     const float diff = scale * L[i] + min - x[i];
     best_error += w[i] * (diff * diff);
   }
   uint8_t trial[32];
   for (int is = 0; is <= nstep; ++is) {
     iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (max - min);
+    grid_levels(n, nmax, iscale, xm, trial);
+    // The sums run in element order, as the reference's do: reordering would change the bits.
     float sum_l = 0, sum_l2 = 0, sum_xl = 0;
     for (int i = 0; i < n; ++i) {
-      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
-      trial[i] = static_cast<uint8_t>(l);
-      const float fl = static_cast<float>(l);
+      const float fl = static_cast<float>(trial[i]);
       sum_l += w[i] * fl;
       sum_l2 += w[i] * fl * fl;
       sum_xl += w[i] * fl * x[i];
@@ -316,6 +331,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
       best_error = error;
       scale = this_scale;
       min = this_min;
+      for (int i = 0; i < n; ++i) xm[i] = x[i] - min;
     }
   }
   the_min = -min;
