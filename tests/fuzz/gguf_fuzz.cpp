@@ -1,7 +1,7 @@
 // libFuzzer target for engine/gguf.cpp: any input either parses into a file whose every value
 // and tensor can be touched safely, or throws EngineError. Tensor data of supported types is
-// dequantized (first row, capped) so the kernels read only what the reader vouched for, and
-// the metadata must survive a trip through the writer unchanged.
+// dequantized (first row, capped) so the kernels read only what the reader vouched for, then
+// requantized; the metadata must survive a trip through the writer unchanged.
 #include <cstddef>
 #include <algorithm>
 #include <cstdint>
@@ -45,6 +45,9 @@ void check_tensor(const GgufFile& file, const GgufTensorInfo& t, std::vector<flo
   if (n == 0 || ragent::kernels::row_bytes(q, n) > t.nbytes) return;
   row.resize(static_cast<size_t>(n));
   ragent::kernels::dequantize_row(q, t.data, row.data(), n);
+  // Requantize what came out (nan, inf and subnormals included), as quantize_model would.
+  std::vector<std::byte> requantized(ragent::kernels::row_bytes(q, n));
+  ragent::kernels::quantize_row(q, row.data(), requantized.data(), n);
 }
 
 // Metadata read back from the writer's bytes must re-encode to the same bytes.
