@@ -130,6 +130,8 @@ class GgufWriter {
  public:
   GgufWriter();
   void set_alignment(uint64_t alignment);  // power of two; also written as general.alignment
+  // Throws EngineError when a value does not fit its type (e.g. 300 as UINT8), an array holds
+  // an element of another type, or general.alignment is not a power of two up to 2^30.
   void set(std::string key, GgufValue value);
   void set_string(std::string key, std::string value);
   void set_u32(std::string key, uint32_t value);
@@ -151,9 +153,11 @@ class GgufWriter {
   using TensorProducer = std::function<void(std::span<std::byte> out)>;
   void add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne, TensorProducer produce);
 
-  // Writes to a temporary file beside `path` and renames it over `path` when complete.
+  // Writes to a temporary file beside `path` (flushed and fsynced) and renames it over `path`
+  // when complete; on any failure the temporary file is removed and `path` is untouched.
+  // Producers run again on every call.
   void write(const std::filesystem::path& path) const;
-  std::vector<std::byte> to_bytes() const;
+  std::vector<std::byte> to_bytes() const;  // the same bytes, in memory (tests, small files)
 
  private:
   struct Tensor {

@@ -116,9 +116,11 @@ void GgufWriter::set_alignment(uint64_t alignment) {
 void GgufWriter::set(std::string key, GgufValue value) {
   check_value(key, value);
   if (key == "general.alignment") {
+    // Any integer type the reader accepts (uint32 as written by llama.cpp, int32, uint64).
     const auto* u = std::get_if<uint64_t>(&value.data);
-    if (u == nullptr) bad_value(key, "alignment must be an unsigned integer");
-    const uint64_t a = *u;
+    const auto* i = std::get_if<int64_t>(&value.data);
+    if (u == nullptr && (i == nullptr || *i <= 0)) bad_value(key, "alignment must be a positive integer");
+    const uint64_t a = u != nullptr ? *u : static_cast<uint64_t>(*i);
     if (a == 0 || !std::has_single_bit(a) || a > (uint64_t{1} << 30)) {
       bad_value(key, std::to_string(a) + " is not a power of two up to 2^30");
     }

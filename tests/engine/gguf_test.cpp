@@ -369,6 +369,15 @@ TEST(GgufMalformed, AlignmentChecks) {
   // A tensor offset that is not a multiple of the alignment.
   f.header(1, 0).tensor_info("w", {4}, 0, 16).pad_to(32).zeros(64);
   EXPECT_NE(parse_error(f.bytes).find("tensor 'w': data offset 16 is not a multiple of the alignment 32"), std::string::npos);
+  // An int32 alignment is accepted too, and survives a trip through the writer.
+  f.header(0, 1).str("general.alignment").put<uint32_t>(5).put<int32_t>(8);
+  ASSERT_EQ(parse_error(f.bytes), "");
+  {
+    const GgufFile read = GgufFile::parse(f.bytes);
+    GgufWriter w;
+    for (const auto& [k, v] : read.metadata()) w.set(k, v);
+    EXPECT_EQ(GgufFile::parse(w.to_bytes()).alignment(), 8u);
+  }
   // The same offset is fine with alignment 16.
   f.header(1, 1).str("general.alignment").put<uint32_t>(4).put<uint32_t>(16).tensor_info("w", {4}, 0, 16).pad_to(16).zeros(32);
   EXPECT_EQ(parse_error(f.bytes), "");
