@@ -3,11 +3,13 @@
 // Reader: GgufFile::open maps the file read-only; metadata and tensor infos are parsed and
 // validated up front (versions 2 and 3, every value type, general.alignment, every offset,
 // count and size checked against the file), so accessors never fail on a file that opened.
-// Tensor data stays in the map and is used in place. A malformed file throws EngineError
-// naming the file, the byte offset and the key or tensor at fault.
+// Tensor data stays in the map and is used in place; it is aligned only to the file's
+// alignment (which may be 1). A malformed file throws EngineError naming the file, the byte
+// offset and the key or tensor at fault. Refused: version 1, arrays nested more than 8 deep,
+// more than 2^25 array elements in all, alignment above 2^30. Overlapping tensors are allowed.
 //
-// Writer: GgufWriter collects metadata and tensors and writes a version-3 file that the
-// reader (and llama.cpp) accept.
+// Writer: GgufWriter collects metadata and tensors (copied, or produced on demand while
+// writing) and writes a version-3 file that the reader (and llama.cpp) accept.
 //
 // Thread safety: a GgufFile is immutable after open and may be shared between threads.
 #pragma once
@@ -15,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,7 +45,7 @@ enum class GgmlType : uint32_t {
   Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22,
   IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
-  TQ1_0 = 34, TQ2_0 = 35,
+  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 };
 // Values per block and bytes per block; nullopt for an id that is not a known type.
 struct GgmlTypeTraits {
@@ -51,6 +54,9 @@ struct GgmlTypeTraits {
   size_t block_bytes;
 };
 std::optional<GgmlTypeTraits> ggml_type_traits(uint32_t type_id);
+// Bytes of a tensor of `type` with dimensions `ne`; nullopt when the type is unknown, a
+// dimension is not positive, ne[0] is not a multiple of the block size, or the size overflows.
+std::optional<uint64_t> ggml_tensor_nbytes(GgmlType type, std::span<const int64_t> ne);
 
 // One metadata value. Arrays hold values of one element type (nested arrays allowed).
 struct GgufValue;
@@ -124,6 +130,8 @@ class GgufWriter {
  public:
   GgufWriter();
   void set_alignment(uint64_t alignment);  // power of two; also written as general.alignment
+  // Throws EngineError when a value does not fit its type (e.g. 300 as UINT8), an array holds
+  // an element of another type, or general.alignment is not a power of two up to 2^30.
   void set(std::string key, GgufValue value);
   void set_string(std::string key, std::string value);
   void set_u32(std::string key, uint32_t value);
@@ -134,13 +142,22 @@ class GgufWriter {
   void set_array(std::string key, GgufArray values);
 
   // Adds a tensor; `data` must hold exactly the bytes of `ne` elements of `type`. The bytes
-  // are copied, so the caller may free them.
+  // are copied, so the caller may free them. Throws EngineError on a duplicate or over-long
+  // (64+ bytes) name, 0 or more than 4 dimensions, a non-positive dimension, ne[0] not a
+  // multiple of the block size, or a size mismatch.
   void add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne,
                   std::span<const std::byte> data);
+  // Streaming form: write() calls `produce` once, in tensor order, with a zeroed buffer of
+  // exactly the tensor's size to fill, so only one tensor's bytes are in memory at a time.
+  // An exception thrown by `produce` aborts write() and leaves no file behind.
+  using TensorProducer = std::function<void(std::span<std::byte> out)>;
+  void add_tensor(std::string name, GgmlType type, std::vector<int64_t> ne, TensorProducer produce);
 
-  // Writes to a temporary file beside `path` and renames it over `path` when complete.
+  // Writes to a temporary file beside `path` (flushed and fsynced) and renames it over `path`
+  // when complete; on any failure the temporary file is removed and `path` is untouched.
+  // Producers run again on every call.
   void write(const std::filesystem::path& path) const;
-  std::vector<std::byte> to_bytes() const;
+  std::vector<std::byte> to_bytes() const;  // the same bytes, in memory (tests, small files)
 
  private:
   struct Tensor {
@@ -148,7 +165,13 @@ class GgufWriter {
     GgmlType type;
     std::vector<int64_t> ne;
     std::vector<std::byte> data;
+    TensorProducer produce;  // set instead of data for streamed tensors
+    uint64_t nbytes = 0;
   };
+  void check_new_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                        uint64_t& nbytes) const;
+  // Emits the whole file, in order, to `sink`.
+  void emit(const std::function<void(std::span<const std::byte>)>& sink) const;
   uint64_t alignment_ = 32;
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   std::vector<Tensor> tensors_;

@@ -79,7 +79,8 @@ uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
 
-// dst[0..n) = the values of the row at src. n % block_size(type) == 0.
+// dst[0..n) = the values of the row at src. n % block_size(type) == 0. src and dst (below)
+// need no alignment: GGUF tensors may start at any byte when the file's alignment is 1.
 void dequantize_row(QuantType type, const void* src, float* dst, int64_t n);
 // Writes row_bytes(type, n) bytes to dst. For K-quants this searches the scales the way
 // ggml's reference quantizer does (no importance matrix), so files match what users expect.
