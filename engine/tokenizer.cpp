@@ -4,6 +4,7 @@
 #include "engine/tokenizer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <utility>
 
@@ -166,6 +167,8 @@ void build_tokens(const TokenizerSpec& spec, Impl& impl) {
     }
   }
   // Lookup tables, built once the strings no longer move. The first id wins on duplicates.
+  std::vector<std::pair<std::string_view, TokenId>> pieces;
+  pieces.reserve(n);
   for (size_t id = 0; id < n; ++id) {
     TokenType type = impl.types[id];
     auto tid = static_cast<TokenId>(id);
@@ -177,19 +180,20 @@ void build_tokens(const TokenizerSpec& spec, Impl& impl) {
     if (type == TokenType::byte) continue;
     // A SentencePiece token with a literal space can never be produced (spaces are U+2581).
     if (impl.model == Impl::Model::sentencepiece && impl.texts[id].find(' ') != std::string::npos) continue;
-    impl.piece_ids.emplace(impl.bytes[id], tid);
+    pieces.emplace_back(impl.bytes[id], tid);
   }
+  impl.piece_ids.build(pieces);
   if (impl.model == Impl::Model::byte_level) {
     for (int b = 0; b < 256; ++b) {
       std::string one(1, static_cast<char>(b));
-      auto found = impl.piece_ids.find(one);
-      if (found == impl.piece_ids.end()) {
+      TokenId found = impl.piece_ids.find(one);
+      if (found < 0) {
         std::string mapped;
         append_utf8(mapped, byte_cp[b]);
         spec_error("byte-level vocabulary has no token for byte " + std::to_string(b) + " ('" +
                    mapped + "')");
       }
-      impl.byte_ids[b] = found->second;
+      impl.byte_ids[b] = found;
     }
   }
 }
@@ -219,12 +223,9 @@ void build_special_trie(Impl& impl) {
   }
 }
 
-uint64_t pair_key(TokenId left, TokenId right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
-}
-
 void build_merges(const TokenizerSpec& spec, Impl& impl) {
-  std::unordered_map<std::string_view, TokenId> by_text;
+  using Pairs = PairTable<Impl::Merge>;
+  std::unordered_map<std::string_view, TokenId> by_text;  // every token, as given
   by_text.reserve(impl.texts.size());
   for (size_t id = 0; id < impl.texts.size(); ++id) by_text.emplace(impl.texts[id], static_cast<TokenId>(id));
   auto lookup = [&](std::string_view text) {
@@ -242,7 +243,7 @@ void build_merges(const TokenizerSpec& spec, Impl& impl) {
     TokenId l = lookup(left), r = lookup(right);
     TokenId result = lookup(std::string(left) + std::string(right));
     if (l < 0 || r < 0 || result < 0) spec_error(where() + " names a token that is not in the vocabulary");
-    impl.merges.emplace(pair_key(l, r), Impl::Merge{static_cast<int32_t>(rank), result});
+    impl.merges.insert(Pairs::key(l, r), Impl::Merge{static_cast<int32_t>(rank), result});
   }
   if (!spec.merges.empty() || impl.model != Impl::Model::sentencepiece) return;
   // No merges (GGUF "llama"): any two tokens whose concatenation is a token merge, the
@@ -252,12 +253,14 @@ void build_merges(const TokenizerSpec& spec, Impl& impl) {
                " scores for " + std::to_string(impl.texts.size()) + " tokens)");
   }
   std::vector<std::pair<uint64_t, TokenId>> pairs;
-  for (const auto& [piece, id] : impl.piece_ids) {
+  for (size_t id = 0; id < impl.bytes.size(); ++id) {
+    std::string_view piece = impl.bytes[id];
+    if (impl.piece_ids.find(piece) != static_cast<TokenId>(id)) continue;
     for (size_t cut = 1; cut < piece.size(); ++cut) {
       if ((static_cast<unsigned char>(piece[cut]) & 0xC0) == 0x80) continue;  // inside a character
-      auto l = impl.piece_ids.find(piece.substr(0, cut));
-      auto r = impl.piece_ids.find(piece.substr(cut));
-      if (l != impl.piece_ids.end() && r != impl.piece_ids.end()) pairs.emplace_back(pair_key(l->second, r->second), id);
+      TokenId l = impl.piece_ids.find(piece.substr(0, cut));
+      TokenId r = impl.piece_ids.find(piece.substr(cut));
+      if (l >= 0 && r >= 0) pairs.emplace_back(Pairs::key(l, r), static_cast<TokenId>(id));
     }
   }
   std::vector<float> distinct(spec.scores);
@@ -265,14 +268,16 @@ void build_merges(const TokenizerSpec& spec, Impl& impl) {
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   for (const auto& [key, id] : pairs) {
     auto rank = std::lower_bound(distinct.begin(), distinct.end(), spec.scores[id], std::greater<float>()) - distinct.begin();
-    impl.merges.emplace(key, Impl::Merge{static_cast<int32_t>(rank), id});
+    impl.merges.insert(key, Impl::Merge{static_cast<int32_t>(rank), id});
   }
 }
 
 }  // namespace
 
 Tokenizer::Tokenizer(TokenizerSpec spec) {
+  static std::atomic<uint64_t> next_serial{1};
   auto impl = std::make_shared<Impl>();
+  impl->serial = next_serial.fetch_add(1);
   if (spec.model == "gpt2") {
     impl->model = Impl::Model::byte_level;
     bool llama3_merges = false;

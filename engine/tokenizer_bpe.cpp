@@ -1,5 +1,8 @@
 // Encoding: special-token partition, pre-tokenization, BPE merges, byte fallback.
 #include <algorithm>
+#include <functional>
+#include <string>
+#include <unordered_map>
 
 #include "engine/tokenizer.hpp"
 #include "engine/tokenizer_impl.hpp"
@@ -16,27 +19,43 @@ struct Symbol {
   int32_t next;
 };
 
-struct Candidate {
-  int32_t rank;
-  uint32_t left_start;  // ties merge leftmost first
-  int32_t left;
-  int32_t right;
-  uint32_t merged_bytes;  // stale once either side has changed
-  TokenId result;
-};
-
-// Heap order: lowest rank, then leftmost, on top.
-bool later(const Candidate& a, const Candidate& b) {
-  return a.rank != b.rank ? a.rank > b.rank : a.left_start > b.left_start;
+// A heap entry is (rank << 32 | left symbol index): lowest rank first, then leftmost (symbol
+// indices grow with position). It is checked when popped: it is only acted on when the pair
+// now at `left` merges with exactly this rank. Every live pair has an entry, so the smallest
+// entry that passes is the pair to merge next.
+uint64_t candidate(int32_t rank, int32_t left) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(rank)) << 32) | static_cast<uint32_t>(left);
 }
 
 // Scratch space reused by every encode on this thread.
 struct BpeScratch {
   std::vector<Symbol> symbols;
-  std::vector<Candidate> heap;
+  std::vector<uint64_t> heap;
   std::vector<std::string_view> pieces;
 };
 thread_local BpeScratch scratch;
+
+// Ids of recently merged pre-tokens, per thread and per tokenizer: words repeat, merging is
+// the expensive part. Bounded; cleared when full or when another tokenizer uses the thread.
+struct WordCache {
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  static constexpr size_t kMaxWordBytes = 128;
+  static constexpr size_t kMaxWords = 1 << 16;
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, Hash, std::equal_to<>> words;
+  std::vector<TokenId> ids;  // words[w] = {offset, count} into ids
+
+  void claim(uint64_t serial) {
+    if (owner == serial && words.size() < kMaxWords) return;
+    words.clear();
+    ids.clear();
+    owner = serial;
+  }
+};
+thread_local WordCache word_cache;
 
 size_t utf8_char_bytes(unsigned char lead) {
   return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
@@ -74,8 +93,7 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
     if (model == Model::byte_level) {
       id = byte_ids[lead];
     } else {
-      auto it = piece_ids.find(word.substr(pos, len));
-      if (it != piece_ids.end()) id = it->second;
+      id = piece_ids.find(word.substr(pos, len));
     }
     auto index = static_cast<int32_t>(symbols.size());
     symbols.push_back({static_cast<uint32_t>(pos), static_cast<uint32_t>(len), id, index - 1, index + 1});
@@ -84,37 +102,40 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
+  auto merge_at = [&](int32_t left) -> const Merge* {
+    int32_t right = symbols[left].next;
+    if (right < 0 || symbols[left].id < 0 || symbols[right].id < 0) return nullptr;
+    return merges.find(PairTable<Merge>::key(symbols[left].id, symbols[right].id));
+  };
   auto propose = [&](int32_t left) {
     if (left < 0) return;
-    int32_t right = symbols[left].next;
-    if (right < 0 || symbols[left].id < 0 || symbols[right].id < 0) return;
-    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(symbols[left].id)) << 32) |
-                   static_cast<uint32_t>(symbols[right].id);
-    auto it = merges.find(key);
-    if (it == merges.end()) return;
-    heap.push_back({it->second.rank, symbols[left].start, left, right,
-                    symbols[left].bytes + symbols[right].bytes, it->second.result});
-    std::push_heap(heap.begin(), heap.end(), later);
+    if (const Merge* merge = merge_at(left)) {
+      heap.push_back(candidate(merge->rank, left));
+      std::push_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+    }
   };
-  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) propose(i);
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) {
+    if (const Merge* merge = merge_at(i)) heap.push_back(candidate(merge->rank, i));
+  }
+  std::make_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
 
   while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), later);
-    Candidate c = heap.back();
+    std::pop_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+    uint64_t top = heap.back();
     heap.pop_back();
-    Symbol& left = symbols[c.left];
-    Symbol& right = symbols[c.right];
-    if (left.bytes == 0 || right.bytes == 0 || left.next != c.right ||
-        left.bytes + right.bytes != c.merged_bytes) {
-      continue;  // one side changed since this pair was proposed
-    }
+    auto left_index = static_cast<int32_t>(top & 0xFFFFFFFFu);
+    Symbol& left = symbols[left_index];
+    if (left.bytes == 0) continue;  // merged away
+    const Merge* merge = merge_at(left_index);
+    if (merge == nullptr || static_cast<uint64_t>(merge->rank) != (top >> 32)) continue;  // stale
+    Symbol& right = symbols[left.next];
     left.bytes += right.bytes;
-    left.id = c.result;
+    left.id = merge->result;
     left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = c.left;
+    if (right.next >= 0) symbols[right.next].prev = left_index;
     right.bytes = 0;
     propose(left.prev);
-    propose(c.left);
+    propose(left_index);
   }
 
   bool last_was_unknown = false;
@@ -157,15 +178,31 @@ void Tokenizer::Impl::encode_text(std::string_view text, std::vector<TokenId>& o
   auto& pieces = scratch.pieces;
   pieces.clear();
   pretokenize(pre, text, pieces);
+  WordCache& cache = word_cache;
+  cache.claim(serial);
   for (std::string_view piece : pieces) {
     if (ignore_merges) {
-      auto it = piece_ids.find(piece);
-      if (it != piece_ids.end()) {
-        out.push_back(it->second);
+      TokenId id = piece_ids.find(piece);
+      if (id >= 0) {
+        out.push_back(id);
         continue;
       }
     }
+    if (piece.size() > WordCache::kMaxWordBytes) {
+      bpe(piece, out);
+      continue;
+    }
+    auto hit = cache.words.find(piece);
+    if (hit != cache.words.end()) {
+      auto [offset, count] = hit->second;
+      out.insert(out.end(), cache.ids.begin() + offset, cache.ids.begin() + offset + count);
+      continue;
+    }
+    size_t first = out.size();
     bpe(piece, out);
+    auto offset = static_cast<uint32_t>(cache.ids.size());
+    cache.ids.insert(cache.ids.end(), out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+    cache.words.emplace(std::string(piece), std::pair<uint32_t, uint32_t>(offset, static_cast<uint32_t>(out.size() - first)));
   }
 }
 

