@@ -3,8 +3,8 @@
 //   tokenizer_bench [CORPUS_FILE [TOKENIZER_JSON...]]
 //
 // CORPUS_FILE is written by tests/reference/make_corpus.mjs (the Tokenizer reference tests
-// leave one in <build>/tokenizer_reference/corpus.bin). Defaults are relative to the
-// repository root: build/tokenizer_reference/corpus.bin and the Llama 3.1 and Llama 2
+// leave one in <build>/tokenizer_reference/corpus_llama3_1.bin). Defaults are relative to the
+// repository root: build/tokenizer_reference/corpus_llama3_1.bin and the Llama 3.1 and Llama 2
 // tokenizer.json files under tests/reference/node_modules.
 #include <algorithm>
 #include <ctime>
@@ -57,7 +57,7 @@ void print_cpu_model() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string corpus_path = argc > 1 ? argv[1] : "build/tokenizer_reference/corpus.bin";
+  std::string corpus_path = argc > 1 ? argv[1] : "build/tokenizer_reference/corpus_llama3_1.bin";
   std::vector<std::string> tokenizers;
   for (int i = 2; i < argc; ++i) tokenizers.emplace_back(argv[i]);
   if (tokenizers.empty()) {

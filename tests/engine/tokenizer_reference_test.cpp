@@ -76,7 +76,8 @@ void run(const std::string& command) {
 void generate(const std::string& model, size_t max_bytes, std::vector<std::string>* documents,
               std::vector<std::vector<TokenId>>* expected) {
   fs::create_directories(kWorkDir);
-  fs::path corpus = kWorkDir / "corpus.bin";
+  // One corpus file per model: ctest may run the two tests at once.
+  fs::path corpus = kWorkDir / ("corpus_" + model + ".bin");
   fs::path ids = kWorkDir / (model + ".ids");
   run("node '" + (kReferenceDir / "make_corpus.mjs").string() + "' '" + corpus.string() + "' > /dev/null");
   run("node '" + (kReferenceDir / "encode_reference.mjs").string() + "' " + model + " '" + corpus.string() + "' '" +
@@ -173,6 +174,38 @@ TEST(TokenizerReference, Llama31MatchesReferenceOnCorpus) {
 TEST(TokenizerReference, Llama2MatchesReferenceOnCorpus) {
   REQUIRE_REFERENCE("tokenizer-llama2");
   compare_with_reference("tokenizer-llama2", "llama2", 600 * 1024);
+}
+
+TEST(TokenizerReference, Llama31SpecialTokensAndIds) {
+  REQUIRE_REFERENCE("tokenizer-llama3_1");
+  Tokenizer t = Tokenizer::from_hf_json(tokenizer_json("tokenizer-llama3_1"));
+  EXPECT_EQ(t.vocab_size(), 128256u);
+  EXPECT_EQ(t.bos(), 128000);
+  EXPECT_EQ(t.eos(), 128009);  // tokenizer_config.json: eos_token <|eot_id|>
+  EXPECT_EQ(t.eot(), 128009);
+  EXPECT_TRUE(t.add_bos());
+  EXPECT_EQ(t.find_special("<|start_header_id|>"), 128006);
+  EXPECT_TRUE(t.is_special(128009));
+  EXPECT_FALSE(t.is_special(9906));
+  EXPECT_EQ(t.encode("Hello world"), (std::vector<TokenId>{9906, 1917}));
+  EXPECT_EQ(t.encode("<|eot_id|>", true), (std::vector<TokenId>{128009}));
+  std::vector<TokenId> plain = t.encode("<|eot_id|>");
+  EXPECT_GT(plain.size(), 1u);
+  EXPECT_EQ(t.decode(plain), "<|eot_id|>");
+  EXPECT_EQ(t.token_text(220), "\xC4\xA0");  // "Ġ", a space
+}
+
+TEST(TokenizerReference, Llama2SpecialTokensAndIds) {
+  REQUIRE_REFERENCE("tokenizer-llama2");
+  Tokenizer t = Tokenizer::from_hf_json(tokenizer_json("tokenizer-llama2"));
+  EXPECT_EQ(t.vocab_size(), 32000u);
+  EXPECT_EQ(t.bos(), 1);
+  EXPECT_EQ(t.eos(), 2);
+  EXPECT_EQ(t.eot(), std::nullopt);
+  EXPECT_TRUE(t.add_bos());
+  // Ids as the reference prints them for this package's vocabulary.
+  EXPECT_EQ(t.encode("Hello world"), (std::vector<TokenId>{22557, 1526}));
+  EXPECT_EQ(t.encode(" x<s>y", true), (std::vector<TokenId>{28705, 1318, 1, 337}));
 }
 
 }  // namespace
