@@ -245,6 +245,16 @@ void build_merges(const TokenizerSpec& spec, Impl& impl) {
     if (l < 0 || r < 0 || result < 0) spec_error(where() + " names a token that is not in the vocabulary");
     impl.merges.insert(Pairs::key(l, r), Impl::Merge{static_cast<int32_t>(rank), result});
   }
+  if (impl.model == Impl::Model::byte_level) {
+    impl.byte_pair_merges.assign(256 * 256, Impl::Merge{-1, -1});
+    for (int a = 0; a < 256; ++a) {
+      for (int b = 0; b < 256; ++b) {
+        if (const Impl::Merge* m = impl.merges.find(Pairs::key(impl.byte_ids[a], impl.byte_ids[b]))) {
+          impl.byte_pair_merges[(a << 8) | b] = *m;
+        }
+      }
+    }
+  }
   if (!spec.merges.empty() || impl.model != Impl::Model::sentencepiece) return;
   // No merges (GGUF "llama"): any two tokens whose concatenation is a token merge, the
   // higher the merged token's score the earlier; equal scores merge left to right.
@@ -282,10 +292,10 @@ Tokenizer::Tokenizer(TokenizerSpec spec) {
     impl->model = Impl::Model::byte_level;
     bool llama3_merges = false;
     impl->pre = parse_pre(spec.pre, &llama3_merges);
-    impl->ignore_merges = spec.ignore_merges || llama3_merges;
+    impl->ignore_merges = spec.ignore_merges.value_or(llama3_merges);
   } else if (spec.model == "llama") {
     impl->model = Impl::Model::sentencepiece;
-    impl->ignore_merges = spec.ignore_merges;
+    impl->ignore_merges = spec.ignore_merges.value_or(false);
   } else {
     spec_error("model '" + spec.model + "' is not supported (known: gpt2, llama)");
   }

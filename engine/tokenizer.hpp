@@ -62,9 +62,9 @@ struct TokenizerSpec {
   bool add_eos_token = false;              // tokenizer.ggml.add_eos_token
   bool add_space_prefix = true;            // tokenizer.ggml.add_space_prefix ("llama" only)
   // A pre-token that is itself in the vocabulary is emitted without merging (tokenizer.json
-  // model.ignore_merges). GGUF has no key for it: the Tokenizer turns it on for pre
-  // "llama-bpe"/"llama3" as llama.cpp does.
-  bool ignore_merges = false;
+  // model.ignore_merges). GGUF has no key for it: left unset, it is on for pre
+  // "llama-bpe"/"llama3"/"llama-v3" and off otherwise, as llama.cpp decides.
+  std::optional<bool> ignore_merges;
 };
 
 class Tokenizer {

@@ -102,10 +102,18 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
+  const bool byte_level = model == Model::byte_level;
   auto merge_at = [&](int32_t left) -> const Merge* {
-    int32_t right = symbols[left].next;
-    if (right < 0 || symbols[left].id < 0 || symbols[right].id < 0) return nullptr;
-    return merges.find(PairTable<Merge>::key(symbols[left].id, symbols[right].id));
+    const Symbol& l = symbols[left];
+    if (l.next < 0) return nullptr;
+    const Symbol& r = symbols[l.next];
+    if (byte_level && l.bytes == 1 && r.bytes == 1) {
+      const Merge& m = byte_pair_merges[(static_cast<unsigned char>(word[l.start]) << 8) |
+                                        static_cast<unsigned char>(word[r.start])];
+      return m.rank >= 0 ? &m : nullptr;
+    }
+    if (l.id < 0 || r.id < 0) return nullptr;
+    return merges.find(PairTable<Merge>::key(l.id, r.id));
   };
   auto propose = [&](int32_t left) {
     if (left < 0) return;

@@ -62,7 +62,7 @@ class PairTable {
   size_t hash(uint64_t k) const { return static_cast<size_t>((k * 0x9E3779B97F4A7C15ull) >> 20) & mask_; }
   void grow() {
     std::vector<Slot> old = std::move(slots_);
-    reserve(std::max<size_t>(old.size(), 16));
+    reserve(std::max<size_t>(old.size(), 16));  // doubles the capacity
     size_ = 0;
     for (const Slot& slot : old) {
       if (slot.key != kEmpty) insert(slot.key, slot.value);
@@ -141,6 +141,9 @@ struct Tokenizer::Impl {
   PieceTable piece_ids;
   std::array<TokenId, 256> byte_ids{};   // token of each single byte, -1 if none
   PairTable<Merge> merges;               // PairTable::key(left, right) -> merge
+  // Byte-level only: merges of two single-byte tokens, indexed by (first byte << 8 | second),
+  // rank -1 where none. Dense and small, so the first merges of a word miss no cache.
+  std::vector<Merge> byte_pair_merges;
   std::vector<TrieNode> trie;            // node 0 is the root
   std::array<bool, 256> trie_first_byte{};
   std::unordered_map<std::string_view, TokenId> special_ids;

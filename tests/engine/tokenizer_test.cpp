@@ -85,6 +85,21 @@ TEST(Tokenizer, MergesByRank) {
   EXPECT_TRUE(t.add_bos());
 }
 
+TEST(Tokenizer, IgnoreMergesDefaultsFromPreTokenizer) {
+  ByteLevelVocab v;
+  v.spec.tokens.push_back("hi");  // in the vocabulary, but no merge makes it
+  v.spec.token_type.push_back(kNormal);
+  const auto hi = static_cast<TokenId>(v.spec.tokens.size() - 1);
+  EXPECT_EQ(Tokenizer(v.spec).encode("hi"), (std::vector<TokenId>{hi}));  // llama-bpe: on
+  v.spec.ignore_merges = false;
+  EXPECT_EQ(Tokenizer(v.spec).encode("hi"), (std::vector<TokenId>{'h', 'i'}));
+  v.spec.ignore_merges.reset();
+  v.spec.pre = "gpt2";  // off unless asked for
+  EXPECT_EQ(Tokenizer(v.spec).encode("hi"), (std::vector<TokenId>{'h', 'i'}));
+  v.spec.ignore_merges = true;
+  EXPECT_EQ(Tokenizer(v.spec).encode("hi"), (std::vector<TokenId>{hi}));
+}
+
 TEST(Tokenizer, SpecialTokenTextIsPlainTextUnlessAllowed) {
   ByteLevelVocab v;
   Tokenizer t(v.spec);
