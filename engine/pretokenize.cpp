@@ -1,6 +1,7 @@
 #include "engine/pretokenize.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/unicode_tables.hpp"
 
@@ -26,14 +27,24 @@ using unicode::kLetter;
 using unicode::kNumber;
 using unicode::kSpace;
 
-// Flags of the ASCII range, looked up without a search.
-struct AsciiFlags {
-  uint8_t flags[128];
-  AsciiFlags() {
-    for (uint32_t c = 0; c < 128; ++c) flags[c] = unicode::codepoint_flags(c);
+// Flags of the Basic Multilingual Plane expanded into a 64 KiB table, so nearly every code
+// point is one load; the other planes use the range search.
+struct BmpFlags {
+  std::vector<uint8_t> flags;
+  BmpFlags() : flags(0x10000, 0) {
+    for (size_t r = 0; r < unicode::kCodepointRangeCount; ++r) {
+      const unicode::CodepointRange& range = unicode::kCodepointRanges[r];
+      for (uint32_t cp = range.first; cp <= range.last && cp < 0x10000; ++cp) flags[cp] = range.flags;
+    }
   }
 };
-const AsciiFlags kAscii;
+// Built on first use, so it is safe to call from other static initialisers.
+const uint8_t* bmp_flags() {
+  static const BmpFlags table;
+  return table.flags.data();
+}
+
+inline uint8_t flags_of(uint32_t cp) { return cp < 0x10000 ? bmp_flags()[cp] : unicode::codepoint_flags(cp); }
 
 struct Codepoint {
   uint32_t value;
@@ -50,7 +61,7 @@ struct Codepoint {
 inline Codepoint codepoint_at(std::string_view text, size_t pos) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data()) + pos;
   uint32_t b = s[0];
-  if (b < 0x80) return {b, 1, kAscii.flags[b]};
+  if (b < 0x80) return {b, 1, bmp_flags()[b]};
   uint32_t cp;
   uint32_t bytes;
   if (b < 0xE0) {
@@ -63,7 +74,7 @@ inline Codepoint codepoint_at(std::string_view text, size_t pos) {
     cp = ((b & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
     bytes = 4;
   }
-  return {cp, bytes, unicode::codepoint_flags(cp)};
+  return {cp, bytes, flags_of(cp)};
 }
 
 // Start of the code point that ends at `pos` (pos > 0).

@@ -17,20 +17,94 @@ struct Symbol {
   TokenId id;      // -1: not in the vocabulary
   int32_t prev;
   int32_t next;
+  TokenId merged;  // what this symbol and the next one merge into, while they are queued
 };
 
-// A heap entry is (rank << 32 | left symbol index): lowest rank first, then leftmost (symbol
-// indices grow with position). It is checked when popped: it is only acted on when the pair
-// now at `left` merges with exactly this rank. Every live pair has an entry, so the smallest
-// entry that passes is the pair to merge next.
-uint64_t candidate(int32_t rank, int32_t left) {
+// Key of the pair starting at symbol `left`: lowest rank first, then leftmost (symbol
+// indices grow with position).
+uint64_t pair_priority(int32_t rank, int32_t left) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(rank)) << 32) | static_cast<uint32_t>(left);
 }
+
+// Min-heap of the mergeable pairs, one entry per left symbol, with each symbol's slot kept so
+// a pair can be re-keyed or dropped when a neighbour merges (no stale entries).
+class PairQueue {
+ public:
+  void reset(size_t symbols) {
+    heap_.clear();
+    slot_.assign(symbols, -1);
+    priority_.resize(symbols);
+  }
+  bool empty() const { return heap_.empty(); }
+  int32_t top() const { return heap_[0]; }
+  // Adds without ordering; call heapify once after the initial adds.
+  void add_unordered(int32_t symbol, uint64_t priority) {
+    priority_[symbol] = priority;
+    slot_[symbol] = static_cast<int32_t>(heap_.size());
+    heap_.push_back(symbol);
+  }
+  void heapify() {
+    for (auto i = static_cast<int32_t>(heap_.size()) / 2 - 1; i >= 0; --i) down(i);
+  }
+  void set(int32_t symbol, uint64_t priority) {
+    priority_[symbol] = priority;
+    if (slot_[symbol] < 0) {
+      slot_[symbol] = static_cast<int32_t>(heap_.size());
+      heap_.push_back(symbol);
+    }
+    up(slot_[symbol]);
+    down(slot_[symbol]);
+  }
+  void remove(int32_t symbol) {
+    int32_t i = slot_[symbol];
+    if (i < 0) return;
+    slot_[symbol] = -1;
+    int32_t last = heap_.back();
+    heap_.pop_back();
+    if (last == symbol) return;
+    heap_[i] = last;
+    slot_[last] = i;
+    up(i);
+    down(slot_[last]);
+  }
+
+ private:
+  void place(int32_t i, int32_t symbol) {
+    heap_[i] = symbol;
+    slot_[symbol] = i;
+  }
+  void up(int32_t i) {
+    int32_t symbol = heap_[i];
+    while (i > 0) {
+      int32_t parent = (i - 1) / 2;
+      if (priority_[heap_[parent]] <= priority_[symbol]) break;
+      place(i, heap_[parent]);
+      i = parent;
+    }
+    place(i, symbol);
+  }
+  void down(int32_t i) {
+    const auto n = static_cast<int32_t>(heap_.size());
+    int32_t symbol = heap_[i];
+    while (true) {
+      int32_t child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && priority_[heap_[child + 1]] < priority_[heap_[child]]) ++child;
+      if (priority_[heap_[child]] >= priority_[symbol]) break;
+      place(i, heap_[child]);
+      i = child;
+    }
+    place(i, symbol);
+  }
+  std::vector<int32_t> heap_;      // symbol indices
+  std::vector<int32_t> slot_;      // symbol -> index in heap_, -1 when not queued
+  std::vector<uint64_t> priority_; // symbol -> pair_priority of its pair
+};
 
 // Scratch space reused by every encode on this thread.
 struct BpeScratch {
   std::vector<Symbol> symbols;
-  std::vector<uint64_t> heap;
+  PairQueue queue;
   std::vector<std::string_view> pieces;
 };
 thread_local BpeScratch scratch;
@@ -82,9 +156,8 @@ std::pair<TokenId, size_t> Tokenizer::Impl::match_special(std::string_view text,
 
 void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) const {
   auto& symbols = scratch.symbols;
-  auto& heap = scratch.heap;
+  auto& queue = scratch.queue;
   symbols.clear();
-  heap.clear();
   // Initial symbols: bytes (byte-level) or characters (SentencePiece).
   for (size_t pos = 0; pos < word.size();) {
     auto lead = static_cast<unsigned char>(word[pos]);
@@ -96,7 +169,7 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
       id = piece_ids.find(word.substr(pos, len));
     }
     auto index = static_cast<int32_t>(symbols.size());
-    symbols.push_back({static_cast<uint32_t>(pos), static_cast<uint32_t>(len), id, index - 1, index + 1});
+    symbols.push_back({static_cast<uint32_t>(pos), static_cast<uint32_t>(len), id, index - 1, index + 1, -1});
     pos += len;
   }
   if (symbols.empty()) return;
@@ -115,35 +188,39 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
     if (l.id < 0 || r.id < 0) return nullptr;
     return merges.find(PairTable<Merge>::key(l.id, r.id));
   };
-  auto propose = [&](int32_t left) {
+  // Re-keys the pair that starts at `left` after a neighbour changed.
+  auto requeue = [&](int32_t left) {
     if (left < 0) return;
     if (const Merge* merge = merge_at(left)) {
-      heap.push_back(candidate(merge->rank, left));
-      std::push_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+      symbols[left].merged = merge->result;
+      queue.set(left, pair_priority(merge->rank, left));
+    } else {
+      queue.remove(left);
     }
   };
+  queue.reset(symbols.size());
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) {
-    if (const Merge* merge = merge_at(i)) heap.push_back(candidate(merge->rank, i));
+    if (const Merge* merge = merge_at(i)) {
+      symbols[i].merged = merge->result;
+      queue.add_unordered(i, pair_priority(merge->rank, i));
+    }
   }
-  std::make_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
+  queue.heapify();
 
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), std::greater<uint64_t>());
-    uint64_t top = heap.back();
-    heap.pop_back();
-    auto left_index = static_cast<int32_t>(top & 0xFFFFFFFFu);
+  while (!queue.empty()) {
+    int32_t left_index = queue.top();
     Symbol& left = symbols[left_index];
-    if (left.bytes == 0) continue;  // merged away
-    const Merge* merge = merge_at(left_index);
-    if (merge == nullptr || static_cast<uint64_t>(merge->rank) != (top >> 32)) continue;  // stale
-    Symbol& right = symbols[left.next];
+    int32_t right_index = left.next;
+    Symbol& right = symbols[right_index];
+    queue.remove(left_index);
+    queue.remove(right_index);  // its pair with the next symbol is gone
     left.bytes += right.bytes;
-    left.id = merge->result;
+    left.id = left.merged;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = left_index;
     right.bytes = 0;
-    propose(left.prev);
-    propose(left_index);
+    requeue(left.prev);
+    requeue(left_index);
   }
 
   bool last_was_unknown = false;
