@@ -33,72 +33,75 @@ class PairQueue {
   void reset(size_t symbols) {
     heap_.clear();
     slot_.assign(symbols, -1);
-    priority_.resize(symbols);
   }
   bool empty() const { return heap_.empty(); }
-  int32_t top() const { return heap_[0]; }
+  int32_t top() const { return heap_[0].symbol; }
   // Adds without ordering; call heapify once after the initial adds.
   void add_unordered(int32_t symbol, uint64_t priority) {
-    priority_[symbol] = priority;
     slot_[symbol] = static_cast<int32_t>(heap_.size());
-    heap_.push_back(symbol);
+    heap_.push_back({priority, symbol});
   }
   void heapify() {
-    for (auto i = static_cast<int32_t>(heap_.size()) / 2 - 1; i >= 0; --i) down(i);
+    for (auto i = static_cast<int32_t>(heap_.size()) / 2 - 1; i >= 0; --i) down(i, heap_[i]);
   }
   void set(int32_t symbol, uint64_t priority) {
-    priority_[symbol] = priority;
-    if (slot_[symbol] < 0) {
-      slot_[symbol] = static_cast<int32_t>(heap_.size());
-      heap_.push_back(symbol);
+    int32_t i = slot_[symbol];
+    if (i < 0) {
+      heap_.push_back({priority, symbol});
+      up(static_cast<int32_t>(heap_.size()) - 1, heap_.back());
+    } else if (priority < heap_[i].priority) {
+      up(i, {priority, symbol});
+    } else {
+      down(i, {priority, symbol});
     }
-    up(slot_[symbol]);
-    down(slot_[symbol]);
   }
   void remove(int32_t symbol) {
     int32_t i = slot_[symbol];
     if (i < 0) return;
     slot_[symbol] = -1;
-    int32_t last = heap_.back();
+    Entry last = heap_.back();
     heap_.pop_back();
-    if (last == symbol) return;
-    heap_[i] = last;
-    slot_[last] = i;
-    up(i);
-    down(slot_[last]);
+    if (last.symbol == symbol) return;
+    if (i > 0 && last.priority < heap_[(i - 1) / 2].priority) {
+      up(i, last);
+    } else {
+      down(i, last);
+    }
   }
 
  private:
-  void place(int32_t i, int32_t symbol) {
-    heap_[i] = symbol;
-    slot_[symbol] = i;
+  struct Entry {
+    uint64_t priority;
+    int32_t symbol;
+  };
+  void place(int32_t i, Entry e) {
+    heap_[i] = e;
+    slot_[e.symbol] = i;
   }
-  void up(int32_t i) {
-    int32_t symbol = heap_[i];
+  // Moves `e` from hole i towards the root / the leaves until the order holds.
+  void up(int32_t i, Entry e) {
     while (i > 0) {
       int32_t parent = (i - 1) / 2;
-      if (priority_[heap_[parent]] <= priority_[symbol]) break;
+      if (heap_[parent].priority <= e.priority) break;
       place(i, heap_[parent]);
       i = parent;
     }
-    place(i, symbol);
+    place(i, e);
   }
-  void down(int32_t i) {
+  void down(int32_t i, Entry e) {
     const auto n = static_cast<int32_t>(heap_.size());
-    int32_t symbol = heap_[i];
     while (true) {
       int32_t child = 2 * i + 1;
       if (child >= n) break;
-      if (child + 1 < n && priority_[heap_[child + 1]] < priority_[heap_[child]]) ++child;
-      if (priority_[heap_[child]] >= priority_[symbol]) break;
+      if (child + 1 < n && heap_[child + 1].priority < heap_[child].priority) ++child;
+      if (heap_[child].priority >= e.priority) break;
       place(i, heap_[child]);
       i = child;
     }
-    place(i, symbol);
+    place(i, e);
   }
-  std::vector<int32_t> heap_;      // symbol indices
-  std::vector<int32_t> slot_;      // symbol -> index in heap_, -1 when not queued
-  std::vector<uint64_t> priority_; // symbol -> pair_priority of its pair
+  std::vector<Entry> heap_;
+  std::vector<int32_t> slot_;  // symbol -> index in heap_, -1 when not queued
 };
 
 // Scratch space reused by every encode on this thread.
