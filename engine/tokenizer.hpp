@@ -82,7 +82,9 @@ class Tokenizer {
 
   // Token ids of `text`. Never adds BOS/EOS (the caller does, see add_bos()). Control tokens
   // (<|eot_id|>) are recognised only when parse_special is true; otherwise their text is
-  // encoded as ordinary text. User-defined added tokens are always recognised.
+  // encoded as ordinary text. User-defined added tokens are always recognised. Any bytes are
+  // accepted; the only failure is text over kMaxEncodeBytes (EngineError).
+  static constexpr size_t kMaxEncodeBytes = size_t{1} << 30;
   std::vector<TokenId> encode(std::string_view text, bool parse_special = false) const;
 
   // Id of the special or added token whose text is exactly `text`.

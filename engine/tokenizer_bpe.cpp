@@ -295,6 +295,10 @@ void Tokenizer::Impl::encode_text(std::string_view text, std::vector<TokenId>& o
 }
 
 std::vector<TokenId> Tokenizer::encode(std::string_view input, bool parse_special) const {
+  if (input.size() > kMaxEncodeBytes) {
+    throw EngineError("encode: text of " + std::to_string(input.size()) + " bytes is over the limit of " +
+                      std::to_string(kMaxEncodeBytes));
+  }
   std::optional<std::string> repaired = replace_invalid_utf8(input);
   std::string_view text = repaired ? std::string_view(*repaired) : input;
   const Impl& impl = *impl_;

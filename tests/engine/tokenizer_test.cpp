@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/pretokenize.hpp"
@@ -98,6 +100,37 @@ TEST(Tokenizer, IgnoreMergesDefaultsFromPreTokenizer) {
   EXPECT_EQ(Tokenizer(v.spec).encode("hi"), (std::vector<TokenId>{'h', 'i'}));
   v.spec.ignore_merges = true;
   EXPECT_EQ(Tokenizer(v.spec).encode("hi"), (std::vector<TokenId>{hi}));
+}
+
+TEST(Tokenizer, WordCacheIsPerTokenizerAndThreadSafe) {
+  ByteLevelVocab with_merges;
+  ByteLevelVocab without_merges;
+  without_merges.spec.merges.clear();
+  Tokenizer merging(with_merges.spec);
+  Tokenizer plain(without_merges.spec);
+  const std::string text = "hello world, hello again; hellohello";
+  const std::vector<TokenId> merged = merging.encode(text);
+  const std::vector<TokenId> bytes = plain.encode(text);
+  ASSERT_NE(merged, bytes);
+  // Alternating on one thread: a cached word of one tokenizer must not leak into the other.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(merging.encode(text), merged);
+    EXPECT_EQ(plain.encode(text), bytes);
+  }
+  // Copies share tables; concurrent encodes from many threads agree with the serial result.
+  Tokenizer copy = merging;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const Tokenizer& tok = (t % 2 == 0) ? merging : copy;
+        if (tok.encode(text) != merged || plain.encode(text) != bytes) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(Tokenizer, SpecialTokenTextIsPlainTextUnlessAllowed) {
