@@ -318,6 +318,7 @@ Tokenizer::Tokenizer(TokenizerSpec spec) {
   impl->add_bos = spec.add_bos_token;
   impl->add_eos = spec.add_eos_token;
   impl->add_space_prefix = spec.add_space_prefix;
+  impl->space_prefix_only_at_start = spec.space_prefix_only_at_start;
   build_special_trie(*impl);
   build_merges(spec, *impl);
   impl_ = std::move(impl);

@@ -61,6 +61,9 @@ struct TokenizerSpec {
   bool add_bos_token = false;              // tokenizer.ggml.add_bos_token
   bool add_eos_token = false;              // tokenizer.ggml.add_eos_token
   bool add_space_prefix = true;            // tokenizer.ggml.add_space_prefix ("llama" only)
+  // The dummy prefix only before text at the very start, not after a special token
+  // (tokenizer.json Metaspace prepend_scheme "first"). GGUF and llama.cpp: false.
+  bool space_prefix_only_at_start = false;
   // A pre-token that is itself in the vocabulary is emitted without merging (tokenizer.json
   // model.ignore_merges). GGUF has no key for it: left unset, it is on for pre
   // "llama-bpe"/"llama3"/"llama-v3" and off otherwise, as llama.cpp decides.

@@ -249,10 +249,10 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
   }
 }
 
-void Tokenizer::Impl::encode_text(std::string_view text, std::vector<TokenId>& out) const {
+void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const {
   if (text.empty()) return;
   if (model == Model::sentencepiece) {
-    if (!add_space_prefix) {
+    if (!add_space_prefix || (space_prefix_only_at_start && !at_start)) {
       bpe(text, out);
       return;
     }
@@ -309,7 +309,7 @@ std::vector<TokenId> Tokenizer::encode(std::string_view input, bool parse_specia
     if (impl.trie_first_byte[static_cast<unsigned char>(text[pos])]) {
       auto [id, length] = impl.match_special(text, pos, parse_special);
       if (id >= 0) {
-        impl.encode_text(text.substr(segment_start, pos - segment_start), out);
+        impl.encode_text(text.substr(segment_start, pos - segment_start), segment_start == 0, out);
         out.push_back(id);
         pos += length;
         segment_start = pos;
@@ -318,7 +318,7 @@ std::vector<TokenId> Tokenizer::encode(std::string_view input, bool parse_specia
     }
     ++pos;
   }
-  impl.encode_text(text.substr(segment_start), out);
+  impl.encode_text(text.substr(segment_start), segment_start == 0, out);
   return out;
 }
 

@@ -149,13 +149,15 @@ struct Tokenizer::Impl {
   std::unordered_map<std::string_view, TokenId> special_ids;
   TokenId bos = -1, eos = -1, eot = -1, pad = -1, unk = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = true, ignore_merges = false;
+  bool space_prefix_only_at_start = false;
   uint64_t serial = 0;  // unique per Tokenizer: keys the per-thread word cache
 
   void check_id(TokenId id) const;
   // Longest special/added token starting at text[pos]: {id, length}, or {-1, 0}.
   std::pair<TokenId, size_t> match_special(std::string_view text, size_t pos,
                                            bool parse_special) const;
-  void encode_text(std::string_view text, std::vector<TokenId>& out) const;
+  // Encodes text between special tokens; `at_start`: it begins the input.
+  void encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const;
   void bpe(std::string_view word, std::vector<TokenId>& out) const;
 };
 

@@ -157,12 +157,14 @@ void read_added_tokens(const JsonFile& file, object root, TokenizerSpec& spec) {
 bool read_byte_level(const JsonFile& file, object root, TokenizerSpec& spec) {
   auto pre = file.find(root, "pre_tokenizer");
   if (!pre) return false;
+  auto parts = components(file, *pre, "pre_tokenizer", "pretokenizers");
   bool byte_level = false;
+  for (auto& [obj, key] : parts) byte_level = byte_level || file.type_of(obj, key) == "ByteLevel";
+  if (!byte_level) return false;  // perhaps SentencePiece style
   std::string split;
-  for (auto& [obj, key] : components(file, *pre, "pre_tokenizer", "pretokenizers")) {
+  for (auto& [obj, key] : parts) {
     std::string type = file.type_of(obj, key);
     if (type == "ByteLevel") {
-      byte_level = true;
       if (file.flag(obj, "add_prefix_space", false, key)) file.fail(key + ".add_prefix_space", "true is not supported");
       if (file.flag(obj, "use_regex", true, key)) split = kGpt2Split;
     } else if (type == "Split") {
@@ -177,7 +179,6 @@ bool read_byte_level(const JsonFile& file, object root, TokenizerSpec& spec) {
       file.fail(key + ".type", "'" + type + "' is not supported in a byte-level pre_tokenizer");
     }
   }
-  if (!byte_level) return false;
   if (split == kLlama3Split) {
     spec.pre = "llama-bpe";
   } else if (split == kQwen2Split) {
@@ -222,9 +223,20 @@ bool read_sentencepiece(const JsonFile& file, object root, TokenizerSpec& spec) 
       std::string type = file.type_of(obj, key);
       if (type != "Metaspace") file.fail(key + ".type", "'" + type + "' is not supported here");
       if (file.flag(obj, "split", false, key)) file.fail(key + ".split", "true is not supported");
-      auto scheme = file.find(obj, "prepend_scheme");
-      prepends = scheme ? file.as_string(*scheme, key + ".prepend_scheme") != "never"
-                        : file.flag(obj, "add_prefix_space", true, key);
+      if (auto replacement = file.find(obj, "replacement");
+          replacement && file.as_string(*replacement, key + ".replacement") != kSpmSpace) {
+        file.fail(key + ".replacement", "is not U+2581");
+      }
+      if (auto scheme = file.find(obj, "prepend_scheme")) {
+        std::string_view value = file.as_string(*scheme, key + ".prepend_scheme");
+        if (value != "always" && value != "first" && value != "never") {
+          file.fail(key + ".prepend_scheme", "'" + std::string(value) + "' is not always, first or never");
+        }
+        prepends = value != "never";
+        spec.space_prefix_only_at_start = value == "first";
+      } else {
+        prepends = file.flag(obj, "add_prefix_space", true, key);
+      }
       replaces_space = true;
     }
   }

@@ -339,7 +339,7 @@ TEST(Tokenizer, RejectsBadSpecs) {
   EXPECT_NE(message(s).find("byte 65"), std::string::npos);
 }
 
-class TokenizerJsonErrors : public ::testing::Test {
+class TokenizerJsonFile : public ::testing::Test {
  protected:
   std::filesystem::path write(const std::string& name, const std::string& content) {
     auto dir = std::filesystem::path(RAGENT_BINARY_DIR) / "tokenizer_json_errors" / name;
@@ -364,7 +364,7 @@ class TokenizerJsonErrors : public ::testing::Test {
 constexpr const char* kBytePre =
     R"("pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})";
 
-TEST_F(TokenizerJsonErrors, NameTheFileAndKey) {
+TEST_F(TokenizerJsonFile, NameTheFileAndKey) {
   EXPECT_NE(error_for("missing", "").find("cannot be parsed"), std::string::npos);
   EXPECT_NE(error_for("truncated", R"({"model": {"type": "BPE", "vocab": {)").find("cannot be parsed"),
             std::string::npos);
@@ -391,6 +391,39 @@ TEST_F(TokenizerJsonErrors, NameTheFileAndKey) {
                                      kBytePre + "}")
                 .find("no token for byte"),
             std::string::npos);
+}
+
+// SentencePiece style with a Metaspace pre-tokenizer (newer Llama 2 / Mistral exports).
+TEST_F(TokenizerJsonFile, ReadsMetaspaceSentencePiece) {
+  const std::string sp = "\xE2\x96\x81";
+  auto json_for = [&](const std::string& scheme) {
+    std::string vocab = R"("<unk>": 0, "<s>": 1, "</s>": 2)";
+    for (int b = 0; b < 256; ++b) {
+      char name[16];
+      std::snprintf(name, sizeof name, "\"<0x%02X>\": %d", b, 3 + b);
+      vocab += std::string(", ") + name;
+    }
+    vocab += ", \"" + sp + "\": 259, \"a\": 260, \"" + sp + "a\": 261";
+    return R"({"added_tokens": [{"id": 0, "content": "<unk>", "special": true},
+        {"id": 1, "content": "<s>", "special": true}, {"id": 2, "content": "</s>", "special": true}],
+      "normalizer": null,
+      "pre_tokenizer": {"type": "Metaspace", "replacement": ")" + sp + R"(", "prepend_scheme": ")" + scheme +
+           R"(", "split": false},
+      "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+           {"Sequence": {"id": "A", "type_id": 0}}]},
+      "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": true, "vocab": {)" + vocab +
+           R"(}, "merges": [")" + sp + R"( a"]}})";
+  };
+  Tokenizer always = Tokenizer::from_hf_json(write("metaspace_always", json_for("always")));
+  EXPECT_EQ(always.bos(), 1);
+  EXPECT_TRUE(always.add_bos());
+  EXPECT_EQ(always.encode("a a"), (std::vector<TokenId>{261, 261}));
+  EXPECT_EQ(always.encode("a\xE2\x82\xAC"), (std::vector<TokenId>{261, 3 + 0xE2, 3 + 0x82, 3 + 0xAC}));
+  EXPECT_EQ(always.encode("a</s>a", true), (std::vector<TokenId>{261, 2, 261}));
+  EXPECT_EQ(always.decode(always.encode("a a")), "a a");
+  Tokenizer first = Tokenizer::from_hf_json(write("metaspace_first", json_for("first")));
+  EXPECT_EQ(first.encode("a</s>a", true), (std::vector<TokenId>{261, 2, 260}));  // no prefix after </s>
+  EXPECT_NE(error_for("metaspace_bad", json_for("sometimes")).find("prepend_scheme"), std::string::npos);
 }
 
 }  // namespace
