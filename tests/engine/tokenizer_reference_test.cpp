@@ -6,6 +6,8 @@
 // (scripts/setup); without them the tests skip locally and fail in CI (CI=true).
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -73,12 +75,12 @@ void run(const std::string& command) {
 }
 
 // Generates the corpus and the reference ids; returns {documents, expected ids}.
+// `tag` names the files: one set per test, since ctest may run tests at once.
 void generate(const std::string& model, size_t max_bytes, std::vector<std::string>* documents,
-              std::vector<std::vector<TokenId>>* expected) {
+              std::vector<std::vector<TokenId>>* expected, const std::string& tag) {
   fs::create_directories(kWorkDir);
-  // One corpus file per model: ctest may run the two tests at once.
-  fs::path corpus = kWorkDir / ("corpus_" + model + ".bin");
-  fs::path ids = kWorkDir / (model + ".ids");
+  fs::path corpus = kWorkDir / ("corpus_" + tag + ".bin");
+  fs::path ids = kWorkDir / (tag + ".ids");
   run("node '" + (kReferenceDir / "make_corpus.mjs").string() + "' '" + corpus.string() + "' > /dev/null");
   run("node '" + (kReferenceDir / "encode_reference.mjs").string() + "' " + model + " '" + corpus.string() + "' '" +
       ids.string() + "' " + std::to_string(max_bytes) + " > /dev/null");
@@ -128,7 +130,7 @@ std::string describe_tokens(const Tokenizer& tokenizer, const std::vector<TokenI
 void compare_with_reference(const std::string& package, const std::string& model, size_t max_bytes) {
   std::vector<std::string> documents;
   std::vector<std::vector<TokenId>> expected;
-  generate(model, max_bytes, &documents, &expected);
+  generate(model, max_bytes, &documents, &expected, model);
   if (testing::Test::HasFatalFailure()) return;
   Tokenizer tokenizer = Tokenizer::from_hf_json(tokenizer_json(package));
 
@@ -193,6 +195,51 @@ TEST(TokenizerReference, Llama31SpecialTokensAndIds) {
   EXPECT_GT(plain.size(), 1u);
   EXPECT_EQ(t.decode(plain), "<|eot_id|>");
   EXPECT_EQ(t.token_text(220), "\xC4\xA0");  // "Ġ", a space
+}
+
+// The GGUF route: a TokenizerSpec filled as the GGUF reader does (tokenizer.ggml.* keys, no
+// ignore_merges key, pre "llama-bpe") must encode the corpus exactly like the reference too.
+TEST(TokenizerReference, Llama31SpecLikeGgufMatchesReference) {
+  REQUIRE_REFERENCE("tokenizer-llama3_1");
+  boost::json::value json = boost::json::parse(read_file(tokenizer_json("tokenizer-llama3_1")));
+  const auto& model = json.at("model").as_object();
+  TokenizerSpec spec;
+  spec.model = "gpt2";
+  spec.pre = "llama-bpe";
+  for (const auto& [text, id] : model.at("vocab").as_object()) {
+    auto index = static_cast<size_t>(id.as_int64());
+    if (index >= spec.tokens.size()) spec.tokens.resize(index + 1);
+    spec.tokens[index] = std::string(text);
+  }
+  spec.token_type.assign(spec.tokens.size(), 1);
+  for (const auto& added : json.at("added_tokens").as_array()) {
+    auto index = static_cast<size_t>(added.at("id").as_int64());
+    if (index >= spec.tokens.size()) {
+      spec.tokens.resize(index + 1);
+      spec.token_type.resize(index + 1, 5);
+    }
+    spec.tokens[index] = std::string(added.at("content").as_string());
+    spec.token_type[index] = 3;  // control
+  }
+  for (const auto& merge : model.at("merges").as_array()) spec.merges.emplace_back(merge.as_string());
+  spec.bos_token_id = 128000;
+  spec.eos_token_id = 128009;
+  spec.eot_token_id = 128009;
+  spec.add_bos_token = true;
+  Tokenizer tokenizer(std::move(spec));
+
+  std::vector<std::string> documents;
+  std::vector<std::vector<TokenId>> expected;
+  generate("llama3_1", 600 * 1024, &documents, &expected, "llama3_1_gguf_spec");
+  if (testing::Test::HasFatalFailure()) return;
+  size_t mismatched = 0;
+  for (size_t d = 0; d < documents.size(); ++d) {
+    if (tokenizer.encode(documents[d], true) != expected[d] && ++mismatched <= 3) {
+      ADD_FAILURE() << "document " << d << " differs: \"" << escaped(documents[d].substr(0, 80)) << "\"";
+    }
+  }
+  EXPECT_EQ(mismatched, 0u);
+  EXPECT_GT(documents.size(), 100u);
 }
 
 TEST(TokenizerReference, Llama2SpecialTokensAndIds) {
