@@ -252,14 +252,25 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
 void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const {
   if (text.empty()) return;
   if (model == Model::sentencepiece) {
-    if (!add_space_prefix || (space_prefix_only_at_start && !at_start)) {
+    // Pieces are matched in raw form (space, not U+2581), so a U+2581 in the text is a
+    // space too, as SentencePiece sees it after escaping spaces.
+    static constexpr std::string_view kSpmSpace = "\xE2\x96\x81";
+    bool prefix = add_space_prefix && (at_start || !space_prefix_only_at_start);
+    if (!prefix && text.find(kSpmSpace) == std::string_view::npos) {
       bpe(text, out);
       return;
     }
     std::string word;
     word.reserve(text.size() + 1);
-    word += ' ';
-    word.append(text);
+    if (prefix) word += ' ';
+    for (size_t pos = 0; pos < text.size();) {
+      if (text.compare(pos, kSpmSpace.size(), kSpmSpace) == 0) {
+        word += ' ';
+        pos += kSpmSpace.size();
+      } else {
+        word += text[pos++];
+      }
+    }
     bpe(word, out);
     return;
   }

@@ -154,8 +154,10 @@ void compare_with_reference(const std::string& package, const std::string& model
       }
     }
     // Round trip without special-token parsing (a special token would add a dummy prefix).
-    if (!replace_invalid_utf8(doc) && tokenizer.decode(tokenizer.encode(doc)) != doc &&
-        ++round_trip_failures <= 5) {
+    // SentencePiece reads U+2581 as a space, so such text does not come back as it was.
+    bool lossless = !replace_invalid_utf8(doc) &&
+                    (model != "llama2" || doc.find("\xE2\x96\x81") == std::string::npos);
+    if (lossless && tokenizer.decode(tokenizer.encode(doc)) != doc && ++round_trip_failures <= 5) {
       ADD_FAILURE() << model << " document " << d << ": decode(encode(text)) != text for \""
                     << escaped(doc.substr(0, 80)) << "\"";
     }

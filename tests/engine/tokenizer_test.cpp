@@ -301,6 +301,7 @@ TEST(Tokenizer, SentencePieceFallsBackToBytes) {
             (std::vector<TokenId>{v.id(sp + "a"), v.id("<0xE2>"), v.id("<0x82>"), v.id("<0xAC>")}));
   EXPECT_EQ(t.decode(t.encode("a\xE2\x82\xAC")), "a\xE2\x82\xAC");
   EXPECT_EQ(t.decode(t.encode(" a")), " a");  // only the dummy prefix is removed
+  EXPECT_EQ(t.encode(sp + "a"), t.encode(" a"));  // U+2581 in the text is a space
   EXPECT_EQ(t.encode("a<s>a", true), (std::vector<TokenId>{v.id(sp + "a"), 1, v.id(sp + "a")}));
   StreamDecoder stream(t);
   EXPECT_EQ(stream.push(v.id(sp + "a")), "a");

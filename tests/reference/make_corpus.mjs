@@ -65,7 +65,7 @@ const contractions = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'T", "
 const words = ['I', 'you', 'WE', 'They', 'it', 'SHE', 'don', 'can', 'Rock', 'n', 'y', 'all'];
 const specials = ['<|eot_id|>', '<|begin_of_text|>', '<|start_header_id|>', '<s>', '</s>', '<unk>', '<|eot_id', '|>'];
 const spaces = [' ', ' ', ' ', '\t', '\n', '\r\n', '\r', '\n\n', '\u00a0', '\u3000', '\u2009', '\u0085', '\ufeff',
-  '\u000b', '\u000c', '\u2028', '\u200b', '\u180e', '\u202f'];
+  '\u000b', '\u000c', '\u2028', '\u200b', '\u180e', '\u202f', '\u2581'];
 
 function sentence() {
   const lang = pick(Object.keys(prose));
