@@ -183,6 +183,15 @@ void build_tokens(const TokenizerSpec& spec, Impl& impl) {
     pieces.emplace_back(impl.bytes[id], tid);
   }
   impl.piece_ids.build(pieces);
+  if (impl.model == Impl::Model::sentencepiece) {
+    impl.spaces_bound_pieces = std::none_of(pieces.begin(), pieces.end(), [](const auto& entry) {
+      std::string_view piece = entry.first;
+      for (size_t i = 1; i < piece.size(); ++i) {
+        if (piece[i] == ' ' && piece[i - 1] != ' ') return true;
+      }
+      return false;
+    });
+  }
   if (impl.model == Impl::Model::byte_level) {
     for (int b = 0; b < 256; ++b) {
       std::string one(1, static_cast<char>(b));

@@ -109,6 +109,7 @@ struct BpeScratch {
   std::vector<Symbol> symbols;
   PairQueue queue;
   std::vector<std::string_view> pieces;
+  std::string text;
 };
 thread_local BpeScratch scratch;
 
@@ -249,60 +250,70 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
   }
 }
 
-void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const {
-  if (text.empty()) return;
-  if (model == Model::sentencepiece) {
-    // Pieces are matched in raw form (space, not U+2581), so a U+2581 in the text is a
-    // space too, as SentencePiece sees it after escaping spaces.
-    static constexpr std::string_view kSpmSpace = "\xE2\x96\x81";
-    bool prefix = add_space_prefix && (at_start || !space_prefix_only_at_start);
-    if (!prefix && text.find(kSpmSpace) == std::string_view::npos) {
-      bpe(text, out);
+void Tokenizer::Impl::encode_word(std::string_view word, std::vector<TokenId>& out) const {
+  if (ignore_merges) {
+    TokenId id = piece_ids.find(word);
+    if (id >= 0) {
+      out.push_back(id);
       return;
     }
-    std::string word;
-    word.reserve(text.size() + 1);
-    if (prefix) word += ' ';
-    for (size_t pos = 0; pos < text.size();) {
-      if (text.compare(pos, kSpmSpace.size(), kSpmSpace) == 0) {
-        word += ' ';
-        pos += kSpmSpace.size();
-      } else {
-        word += text[pos++];
-      }
-    }
+  }
+  if (word.size() > WordCache::kMaxWordBytes) {
     bpe(word, out);
     return;
   }
-  auto& pieces = scratch.pieces;
-  pieces.clear();
-  pretokenize(pre, text, pieces);
   WordCache& cache = word_cache;
   cache.claim(serial);
-  for (std::string_view piece : pieces) {
-    if (ignore_merges) {
-      TokenId id = piece_ids.find(piece);
-      if (id >= 0) {
-        out.push_back(id);
-        continue;
-      }
-    }
-    if (piece.size() > WordCache::kMaxWordBytes) {
-      bpe(piece, out);
-      continue;
-    }
-    auto hit = cache.words.find(piece);
-    if (hit != cache.words.end()) {
-      auto [offset, count] = hit->second;
-      out.insert(out.end(), cache.ids.begin() + offset, cache.ids.begin() + offset + count);
-      continue;
-    }
-    size_t first = out.size();
-    bpe(piece, out);
-    auto offset = static_cast<uint32_t>(cache.ids.size());
-    cache.ids.insert(cache.ids.end(), out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-    cache.words.emplace(std::string(piece), std::pair<uint32_t, uint32_t>(offset, static_cast<uint32_t>(out.size() - first)));
+  auto hit = cache.words.find(word);
+  if (hit != cache.words.end()) {
+    auto [offset, count] = hit->second;
+    out.insert(out.end(), cache.ids.begin() + offset, cache.ids.begin() + offset + count);
+    return;
   }
+  size_t first = out.size();
+  bpe(word, out);
+  auto offset = static_cast<uint32_t>(cache.ids.size());
+  cache.ids.insert(cache.ids.end(), out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+  cache.words.emplace(std::string(word), std::pair<uint32_t, uint32_t>(offset, static_cast<uint32_t>(out.size() - first)));
+}
+
+void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const {
+  if (text.empty()) return;
+  if (model == Model::byte_level) {
+    auto& pieces = scratch.pieces;
+    pieces.clear();
+    pretokenize(pre, text, pieces);
+    for (std::string_view piece : pieces) encode_word(piece, out);
+    return;
+  }
+  // SentencePiece: spaces are U+2581 in the vocabulary, but pieces are matched in raw form,
+  // so a U+2581 in the text is a space too (as SentencePiece sees it after escaping).
+  static constexpr std::string_view kSpmSpace = "\xE2\x96\x81";
+  std::string& word = scratch.text;
+  word.clear();
+  if (add_space_prefix && (at_start || !space_prefix_only_at_start)) word += ' ';
+  for (size_t pos = 0; pos < text.size();) {
+    if (text.compare(pos, kSpmSpace.size(), kSpmSpace) == 0) {
+      word += ' ';
+      pos += kSpmSpace.size();
+    } else {
+      word += text[pos++];
+    }
+  }
+  if (!spaces_bound_pieces) {
+    bpe(word, out);
+    return;
+  }
+  // No piece has a space after another character, so no merge crosses the start of a run
+  // of spaces: the runs of spaces plus the word after them merge independently (and cache).
+  size_t start = 0;
+  for (size_t pos = 1; pos < word.size(); ++pos) {
+    if (word[pos] == ' ' && word[pos - 1] != ' ') {
+      encode_word(std::string_view(word).substr(start, pos - start), out);
+      start = pos;
+    }
+  }
+  encode_word(std::string_view(word).substr(start), out);
 }
 
 std::vector<TokenId> Tokenizer::encode(std::string_view input, bool parse_special) const {

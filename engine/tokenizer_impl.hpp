@@ -150,6 +150,9 @@ struct Tokenizer::Impl {
   TokenId bos = -1, eos = -1, eot = -1, pad = -1, unk = -1;
   bool add_bos = false, add_eos = false, add_space_prefix = true, ignore_merges = false;
   bool space_prefix_only_at_start = false;
+  // SentencePiece: no piece holds a space right after another character, so text can be
+  // cut before each run of spaces and the parts merged independently.
+  bool spaces_bound_pieces = false;
   uint64_t serial = 0;  // unique per Tokenizer: keys the per-thread word cache
 
   void check_id(TokenId id) const;
@@ -158,6 +161,8 @@ struct Tokenizer::Impl {
                                            bool parse_special) const;
   // Encodes text between special tokens; `at_start`: it begins the input.
   void encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const;
+  // One pre-token: whole-word lookup (ignore_merges), the word cache, then bpe.
+  void encode_word(std::string_view word, std::vector<TokenId>& out) const;
   void bpe(std::string_view word, std::vector<TokenId>& out) const;
 };
 

@@ -147,11 +147,11 @@ function sourceDocuments() {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name < b.name ? -1 : 1)) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full, exts);
-      else if (exts.some((e) => entry.name.endsWith(e))) files.push(full);
+      else if (exts.some((e) => (e === '' ? !entry.name.includes('.') : entry.name.endsWith(e)))) files.push(full);
     }
   };
   for (const dir of ['engine', 'kernels', 'runtime', 'tests/engine', 'tests/fuzz', 'scripts', 'cmake', 'bench']) {
-    walk(path.join(repo, dir), ['.cpp', '.hpp', '.txt', '.cmake', '.mjs', '']);
+    walk(path.join(repo, dir), ['.cpp', '.hpp', '.txt', '.cmake', '.mjs', '']);  // '': no extension (scripts)
   }
   walk(path.join(here, 'node_modules', '@lenml', 'tokenizers'), ['.mjs', '.ts', '.md']);
   const docs = [];
