@@ -292,6 +292,19 @@ TEST(Tokenizer, SentencePieceMergesByScore) {
   }
 }
 
+TEST(Tokenizer, SentencePieceMergesAcrossSpacesWhenAPieceSpansOne) {
+  const std::string sp = "\xE2\x96\x81";
+  SentencePieceVocab v(-1.0f, -0.5f);
+  for (const std::string& piece : {"a" + sp, "a" + sp + "b"}) {
+    v.spec.tokens.push_back(piece);
+    v.spec.token_type.push_back(kNormal);
+    v.spec.scores.push_back(piece.size() > 4 ? 6.0f : 5.0f);
+  }
+  Tokenizer t(v.spec);
+  // The text may not be cut at the space here: "a▁b" is one piece.
+  EXPECT_EQ(t.encode("a b"), (std::vector<TokenId>{v.id(sp), v.id("a" + sp + "b")}));
+}
+
 TEST(Tokenizer, SentencePieceFallsBackToBytes) {
   SentencePieceVocab v(-1.0f, -0.5f);
   Tokenizer t(v.spec);
