@@ -123,7 +123,8 @@ TEST(GgufReference, HuggingFaceParserReadsWhatWeWrite) {
   }
   const fs::path path = fs::temp_directory_path() / ("ragent_gguf_reference_" + std::to_string(::getpid()) + ".gguf");
   w.write(path);
-  const std::string theirs = run("node " + (kReferenceDir / "gguf_dump.mjs").string() + " " + path.string() + " 2>&1");
+  const std::string theirs =
+      run("node '" + (kReferenceDir / "gguf_dump.mjs").string() + "' '" + path.string() + "' 2>&1");
   const std::string ours = dump(GgufFile::open(path));
   fs::remove(path);
   EXPECT_EQ(theirs, ours);
