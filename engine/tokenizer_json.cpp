@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/tokenizer.hpp"
+#include "engine/tokenizer_load.hpp"
 
 namespace ragent::engine {
 
@@ -326,7 +327,7 @@ void read_config(const std::filesystem::path& path, TokenizerSpec& spec) {
 
 }  // namespace
 
-Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
+TokenizerSpec tokenizer_spec_from_hf_json(const std::filesystem::path& path) {
   TokenizerSpec spec;
   {
     JsonFile file(path);
@@ -378,6 +379,11 @@ Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
       }
     }
   }
+  return spec;
+}
+
+Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
+  TokenizerSpec spec = tokenizer_spec_from_hf_json(path);
   try {
     return Tokenizer(std::move(spec));
   } catch (const EngineError& e) {

