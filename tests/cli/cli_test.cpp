@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/gguf.hpp"
+#include "tests/engine/hf_checkpoint.hpp"
 #include "engine/tokenizer_load.hpp"
 #include "kernels/cpu/quant.hpp"
 
@@ -126,6 +127,43 @@ TEST(Cli, InspectShowsMetadataArchitectureAndTensors) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* expected : {"GGUF v3", "general.architecture", "\"llama\"", "layers 0-1: attention 4 heads / 2 kv",
                                "ffn swiglu 512", "blk.1.ffn_down.weight", "F16", "512 x 256", "parameters"}) {
+    EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
+  }
+}
+
+TEST(Cli, InspectReadsShardedHuggingFaceCheckpoint) {
+  namespace mt = engine::model_testing;
+  mt::TempDir dir;
+  const int64_t hidden = 64, ffn = 128, vocab = 96, layers = 2;
+  mt::write_text(dir.path() / "config.json", R"({
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+    "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "num_hidden_layers": 2, "vocab_size": 96, "max_position_embeddings": 131072,
+    "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": false,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}})");
+  std::vector<mt::TensorSpec> tensors = {{"model.embed_tokens.weight", {vocab, hidden}},
+                                         {"model.norm.weight", {hidden}},
+                                         {"lm_head.weight", {vocab, hidden}}};
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    tensors.push_back({p + "input_layernorm.weight", {hidden}});
+    tensors.push_back({p + "self_attn.q_proj.weight", {hidden, hidden}});
+    tensors.push_back({p + "self_attn.k_proj.weight", {hidden / 2, hidden}});
+    tensors.push_back({p + "self_attn.v_proj.weight", {hidden / 2, hidden}});
+    tensors.push_back({p + "self_attn.o_proj.weight", {hidden, hidden}});
+    tensors.push_back({p + "post_attention_layernorm.weight", {hidden}});
+    tensors.push_back({p + "mlp.gate_proj.weight", {ffn, hidden}});
+    tensors.push_back({p + "mlp.up_proj.weight", {ffn, hidden}});
+    tensors.push_back({p + "mlp.down_proj.weight", {hidden, ffn}});
+  }
+  mt::write_checkpoint(dir.path(), tensors, engine::SafetensorsDType::BF16, /*n_shards=*/3);
+
+  const CliRun r = run_ragent("inspect " + quote(dir.path()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* expected : {"arch            llama", "context         131072", "llama3 scaling (factor 8",
+                               "rotate-half", "layers 0-1: attention 4 heads / 2 kv, ffn swiglu 128",
+                               "in 3 files", "model.layers.1.mlp.down_proj.weight", "BF16", "64 x 128"}) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
   }
 }
