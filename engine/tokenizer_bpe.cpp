@@ -216,8 +216,8 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
     Symbol& left = symbols[left_index];
     int32_t right_index = left.next;
     Symbol& right = symbols[right_index];
-    queue.remove(left_index);
     queue.remove(right_index);  // its pair with the next symbol is gone
+    // `left` stays queued: requeue below re-keys it in place (one sift, not two).
     left.bytes += right.bytes;
     left.id = left.merged;
     left.next = right.next;
