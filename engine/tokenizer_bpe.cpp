@@ -122,12 +122,13 @@ struct WordCache {
   };
   static constexpr size_t kMaxWordBytes = 128;
   static constexpr size_t kMaxWords = 1 << 16;
+  static constexpr size_t kMaxIds = 1 << 20;
   uint64_t owner = 0;
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, Hash, std::equal_to<>> words;
   std::vector<TokenId> ids;  // words[w] = {offset, count} into ids
 
   void claim(uint64_t serial) {
-    if (owner == serial && words.size() < kMaxWords) return;
+    if (owner == serial && words.size() < kMaxWords && ids.size() < kMaxIds) return;
     words.clear();
     ids.clear();
     owner = serial;
