@@ -4,7 +4,8 @@
 //   "gpt2"  byte-level BPE (Llama 3, Nemotron, Qwen 2): a regex-equivalent pre-tokenizer
 //           (`tokenizer.ggml.pre`: "llama-bpe"/"llama3", "qwen2", "default"/"gpt2") splits the
 //           text, then ranked merges run over the UTF-8 bytes of each piece.
-//   "llama" SentencePiece BPE (Llama 2): spaces become U+2581, a dummy prefix space is added,
+//   "llama" SentencePiece BPE (Llama 2): spaces become U+2581 (so a U+2581 in the text reads
+//           as a space and decodes as one), a dummy prefix space is added,
 //           merges run over characters (ranked by `merges`, or by the merged token's score when
 //           there are no merges, as in GGUF), unknown characters fall back to <0xXX> tokens.
 //

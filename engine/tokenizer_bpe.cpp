@@ -122,12 +122,13 @@ struct WordCache {
   };
   static constexpr size_t kMaxWordBytes = 128;
   static constexpr size_t kMaxWords = 1 << 16;
+  static constexpr size_t kMaxIds = 1 << 20;
   uint64_t owner = 0;
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, Hash, std::equal_to<>> words;
   std::vector<TokenId> ids;  // words[w] = {offset, count} into ids
 
   void claim(uint64_t serial) {
-    if (owner == serial && words.size() < kMaxWords) return;
+    if (owner == serial && words.size() < kMaxWords && ids.size() < kMaxIds) return;
     words.clear();
     ids.clear();
     owner = serial;
@@ -216,8 +217,8 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
     Symbol& left = symbols[left_index];
     int32_t right_index = left.next;
     Symbol& right = symbols[right_index];
-    queue.remove(left_index);
     queue.remove(right_index);  // its pair with the next symbol is gone
+    // `left` stays queued: requeue below re-keys it in place (one sift, not two).
     left.bytes += right.bytes;
     left.id = left.merged;
     left.next = right.next;

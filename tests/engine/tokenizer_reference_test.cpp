@@ -180,6 +180,40 @@ TEST(TokenizerReference, Llama2MatchesReferenceOnCorpus) {
   compare_with_reference("tokenizer-llama2", "llama2", 600 * 1024);
 }
 
+// The three pre-tokenizers piece for piece against the JavaScript regexes on the corpus
+// (qwen2 and gpt2 have no full tokenizer reference here, so this is their exactness check).
+void compare_split_with_reference(PreTokenizerKind kind, const std::string& name) {
+  std::vector<std::string> documents;
+  std::vector<std::vector<TokenId>> expected_lengths;
+  generate("split-" + name, SIZE_MAX / 2, &documents, &expected_lengths, "split_" + name);
+  if (testing::Test::HasFatalFailure()) return;
+  size_t mismatched = 0;
+  for (size_t d = 0; d < documents.size(); ++d) {
+    auto repaired = replace_invalid_utf8(documents[d]);
+    std::string_view text = repaired ? std::string_view(*repaired) : std::string_view(documents[d]);
+    std::vector<std::string_view> pieces;
+    pretokenize(kind, text, pieces);
+    std::vector<TokenId> lengths;
+    for (auto piece : pieces) lengths.push_back(static_cast<TokenId>(piece.size()));
+    if (lengths != expected_lengths[d] && ++mismatched <= 3) {
+      size_t at = 0, offset = 0;
+      while (at < lengths.size() && at < expected_lengths[d].size() && lengths[at] == expected_lengths[d][at]) {
+        offset += static_cast<size_t>(lengths[at++]);
+      }
+      ADD_FAILURE() << name << " document " << d << " splits differently at piece " << at << ", byte " << offset
+                    << ": \"" << escaped(text.substr(offset, 40)) << "\"";
+    }
+  }
+  EXPECT_EQ(mismatched, 0u) << "of " << documents.size() << " documents";
+}
+
+TEST(TokenizerReference, PreTokenizersMatchJavaScriptRegexesOnCorpus) {
+  REQUIRE_REFERENCE("tokenizer-llama3_1");
+  compare_split_with_reference(PreTokenizerKind::llama3, "llama3");
+  compare_split_with_reference(PreTokenizerKind::qwen2, "qwen2");
+  compare_split_with_reference(PreTokenizerKind::gpt2, "gpt2");
+}
+
 TEST(TokenizerReference, Llama31SpecialTokensAndIds) {
   REQUIRE_REFERENCE("tokenizer-llama3_1");
   Tokenizer t = Tokenizer::from_hf_json(tokenizer_json("tokenizer-llama3_1"));

