@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/chat_format.hpp"
 #include "engine/gguf.hpp"
 #include "engine/model.hpp"
 #include "engine/safetensors.hpp"
@@ -150,6 +151,17 @@ void print_architecture(const fs::path& path) {
   }
 }
 
+// The chat format ragent would pick for this model, and from what.
+void print_chat_format(const std::optional<std::string>& jinja_template, const std::string& architecture) {
+  try {
+    const auto format = engine::detect_chat_format(jinja_template, architecture);
+    std::cout << "chat format     " << engine::chat_format_name(format) << " (from "
+              << (jinja_template ? "the chat template" : "the architecture") << ")\n";
+  } catch (const std::exception& e) {
+    std::cout << "chat format     not recognised: " << e.what() << "\n";
+  }
+}
+
 void inspect_gguf(const fs::path& path) {
   const auto file = engine::GgufFile::open(path);
   std::cout << "file      " << path.string() << "\n"
@@ -163,6 +175,7 @@ void inspect_gguf(const fs::path& path) {
   }
 
   print_architecture(path);
+  print_chat_format(file.get_string("tokenizer.chat_template"), file.get_string("general.architecture").value_or(""));
 
   std::cout << "\ntensors (" << file.tensors().size() << ")\n";
   std::printf("  %-40s %-6s %-24s %12s %14s\n", "name", "type", "shape (ne)", "bytes", "offset");

@@ -126,7 +126,7 @@ TEST(Cli, InspectShowsMetadataArchitectureAndTensors) {
   const CliRun r = run_ragent("inspect " + quote(model));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* expected : {"GGUF v3", "general.architecture", "\"llama\"", "layers 0-1: attention 4 heads / 2 kv",
-                               "ffn swiglu 512", "blk.1.ffn_down.weight", "F16", "512 x 256", "parameters"}) {
+                               "ffn swiglu 512", "chat format     llama3 (from the architecture)", "blk.1.ffn_down.weight", "F16", "512 x 256", "parameters"}) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
   }
 }
@@ -166,6 +166,23 @@ TEST(Cli, InspectReadsShardedHuggingFaceCheckpoint) {
                                "in 3 files", "model.layers.1.mlp.down_proj.weight", "BF16", "64 x 128"}) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
   }
+}
+
+TEST(Cli, InspectDetectsChatFormatFromTemplate) {
+  const fs::path template_path =
+      fs::path(RAGENT_SOURCE_DIR) / "tests/engine/data/chat_templates/nvidia-Llama-3_3-Nemotron-Super-49B-v1_5.jinja";
+  std::ifstream in(template_path, std::ios::binary);
+  const std::string jinja(std::istreambuf_iterator<char>(in), {});
+  ASSERT_FALSE(jinja.empty()) << template_path;
+  engine::GgufWriter w;
+  w.set_string("general.architecture", "deci");
+  w.set_string("tokenizer.chat_template", jinja);
+  const fs::path path = temp_dir() / "template-only.gguf";
+  w.write(path);
+  const CliRun r = run_ragent("inspect " + quote(path));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("chat format     nemotron-v1.5 (from the chat template)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not loadable as a model"), std::string::npos) << r.output;
 }
 
 TEST(Cli, QuantizeWritesQ8_0AndQ4_K_M) {
