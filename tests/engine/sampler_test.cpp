@@ -303,6 +303,33 @@ TEST(SamplerDist, SameSeedSameTokensAndResetReplays) {
   EXPECT_NE(first, draw(*make_sampler_chain(params)));
 }
 
+TEST(SamplerDist, UniformDrawIsDefinedByTheStandardEngineAlone) {
+  // [rand.predef]: the 10000th output of a default-constructed mt19937_64 is
+  // 9981545732273789042; its top 53 bits / 2^53, computed independently, is below.
+  std::mt19937_64 rng;
+  rng.discard(9999);
+  EXPECT_EQ(uniform_unit(rng), 0.5411006783847329);
+}
+
+TEST(SamplerDist, PinnedSequenceForASeed) {
+  // Regression pin: this exact sequence must come out on every platform and build.
+  std::vector<float> logits = {1.5f, 0.25f, -0.5f, 2.0f, 1.0f, 0.0f, 1.75f, -1.0f};
+  SamplerParams params;
+  params.temperature = 0.9f;
+  params.top_k = 6;
+  params.top_p = 0.9f;
+  params.min_p = 0.05f;
+  params.penalties = {.window_tokens = 4, .repeat = 1.1f, .frequency = 0.05f, .presence = 0.1f};
+  params.seed = 2026;
+  auto chain = make_sampler_chain(params);
+  std::vector<TokenId> got;
+  for (int i = 0; i < 24; ++i) {
+    got.push_back(chain->sample(logits));
+    chain->accept(got.back());
+  }
+  EXPECT_EQ(got, (std::vector<TokenId>{3, 0, 3, 0, 6, 0, 3, 4, 0, 6, 6, 3, 3, 0, 3, 0, 0, 4, 3, 3, 3, 6, 0, 6}));
+}
+
 double chi_square(const std::vector<int>& counts, const std::vector<double>& probs, int draws) {
   double chi = 0.0;
   for (size_t i = 0; i < counts.size(); ++i) {
