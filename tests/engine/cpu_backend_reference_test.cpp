@@ -115,7 +115,10 @@ int32_t argmax(const float* logits, int64_t n) {
 }
 
 // Writes the model, runs the reference and the engine, and compares.
-Outcome run_case(const TinyModel& model, Format format, GgmlType type, int32_t start_position, uint32_t seed) {
+// Positions run start_position, start_position + stride, ...: a stride above 1 catches an engine
+// that rotates by cache slot instead of by the given position (RoPE alone is shift-invariant).
+Outcome run_case(const TinyModel& model, Format format, GgmlType type, int32_t start_position, int32_t stride,
+                 uint32_t seed) {
   TempDir dir;
   const std::filesystem::path ref_dir = dir.path() / "reference";
   std::filesystem::create_directories(ref_dir);
@@ -133,7 +136,7 @@ Outcome run_case(const TinyModel& model, Format format, GgmlType type, int32_t s
   std::vector<int32_t> tokens(kSequenceTokens), positions(kSequenceTokens);
   for (int i = 0; i < kSequenceTokens; ++i) {
     tokens[static_cast<size_t>(i)] = token_dist(rng);
-    positions[static_cast<size_t>(i)] = start_position + i;
+    positions[static_cast<size_t>(i)] = start_position + stride * i;
   }
   const TinyModel reference = type == GgmlType::F32 ? model : model_testing::dequantized(model, type);
   const int greedy_steps = type == GgmlType::F32 ? kGreedySteps : 0;
@@ -180,11 +183,13 @@ Outcome run_case(const TinyModel& model, Format format, GgmlType type, int32_t s
 
 double tolerance(GgmlType type) { return type == GgmlType::F32 ? 1e-4 : 2e-2; }
 
-void check(const TinyModel& model, Format format, GgmlType type, int32_t start_position, uint32_t seed) {
-  const Outcome out = run_case(model, format, type, start_position, seed);
+void check(const TinyModel& model, Format format, GgmlType type, int32_t start_position, uint32_t seed,
+           int32_t stride = 1) {
+  const Outcome out = run_case(model, format, type, start_position, stride, seed);
   const auto traits = ggml_type_traits(static_cast<uint32_t>(type));
-  std::printf("[ reference ] %s %s start %d: relative L2 error %.3g\n", std::string(model_arch_name(model.config.arch)).c_str(),
-              std::string(traits->name).c_str(), start_position, out.relative_l2);
+  std::printf("[ reference ] %s %s positions %d + %d i: relative L2 error %.3g\n",
+              std::string(model_arch_name(model.config.arch)).c_str(), std::string(traits->name).c_str(), start_position,
+              stride, out.relative_l2);
   ::testing::Test::RecordProperty("relative_l2", std::to_string(out.relative_l2));
   EXPECT_LE(out.relative_l2, tolerance(type));
   EXPECT_EQ(out.engine_greedy, out.reference_greedy);
@@ -222,6 +227,7 @@ TEST(CpuBackendReference, LlamaTiedWithRopeFreqsBeyondPosition100000) {
   const TinyModel m = model_testing::make_tiny_model(c, 14, llama3_scaling());
   check(m, Format::Gguf, GgmlType::F32, 0, 5);
   check(m, Format::Gguf, GgmlType::F32, 100000, 6);
+  check(m, Format::Gguf, GgmlType::F32, 100000, 7, 5);
   check(m, Format::Gguf, GgmlType::Q8_0, 100000, 7);
 }
 
@@ -232,7 +238,7 @@ TEST(CpuBackendReference, LlamaHfDirectoryRotateHalfWithLlama3Scaling) {
   c.rope_scaling = llama3_scaling();
   const TinyModel m = model_testing::make_tiny_model(c, 15);
   check(m, Format::HfDirectory, GgmlType::F32, 0, 8);
-  check(m, Format::HfDirectory, GgmlType::F32, 100000, 9);
+  check(m, Format::HfDirectory, GgmlType::F32, 100000, 9, 3);
 }
 
 TEST(CpuBackendReference, LlamaLinearRopeScaling) {
