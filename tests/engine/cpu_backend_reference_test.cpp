@@ -308,5 +308,18 @@ TEST(CpuBackendReference, Qwen2WithBiasesQ4_K) {
   check(model_testing::make_tiny_model(c, 20), Format::Gguf, GgmlType::Q4_K, 0, 16);
 }
 
+TEST(CpuBackendReference, Qwen2HfDirectory) {
+  REQUIRE_REFERENCE();
+  check(model_testing::make_tiny_model(qwen2_config(64), 21), Format::HfDirectory, GgmlType::F32, 0, 17);
+}
+
+// GGUF rope.dimension_count below the head size: only the leading dimensions rotate.
+TEST(CpuBackendReference, Qwen2PartialRotaryF32) {
+  REQUIRE_REFERENCE();
+  ModelConfig c = qwen2_config(64);
+  c.rope_dim = c.head_dim / 2;
+  check(model_testing::make_tiny_model(c, 22), Format::Gguf, GgmlType::F32, 0, 18);
+}
+
 }  // namespace
 }  // namespace ragent::engine

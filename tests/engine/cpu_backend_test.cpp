@@ -90,6 +90,20 @@ TEST_F(CpuBackendTest, PrefillAndTokenByTokenDecodeAgree) {
   EXPECT_LE(relative_l2(stepwise, batch), 1e-5);
 }
 
+TEST_F(CpuBackendTest, ChunkedPrefillMatchesOneBatch) {
+  // Chunks of 100 over 300 tokens: queries in later chunks stream several cached key blocks.
+  const auto toks = tokens(300);
+  const auto pos = sequence(300);
+  const std::vector<float> batch = prefill(toks, pos);
+  CpuBackend backend(*model_, CpuBackendOptions{KvType::F32});
+  auto cache = backend.new_sequence_cache();
+  std::vector<float> chunked(batch.size());
+  for (size_t start = 0; start < toks.size(); start += 100) {
+    backend.forward(&toks[start], 100, &pos[start], *cache, chunked.data() + start * kVocab, true);
+  }
+  EXPECT_LE(relative_l2(chunked, batch), 1e-5);
+}
+
 TEST_F(CpuBackendTest, LastLogitsAreTheLastRowOfAll) {
   const auto toks = tokens(9);
   const auto pos = sequence(9);
