@@ -88,6 +88,9 @@ enum class Format { Gguf, HfDirectory };
 
 struct Outcome {
   double relative_l2 = 0;
+  // Quantized files only: how far the engine's logits move from those of the unquantized
+  // weights. It must dwarf relative_l2, or the comparison could not tell the two apart.
+  double quantization_shift = 0;
   std::vector<int32_t> engine_greedy, reference_greedy;
 };
 
@@ -108,6 +111,29 @@ std::vector<int32_t> read_greedy(const std::filesystem::path& path) {
   const boost::json::value greedy = boost::json::parse(text);
   for (const auto& v : greedy.at("tokens").as_array()) out.push_back(v.to_number<int32_t>());
   return out;
+}
+
+template <typename T>
+double relative_l2(const std::vector<float>& actual, const std::vector<T>& expected) {
+  double diff2 = 0, ref2 = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double e = static_cast<double>(expected[i]);
+    diff2 += (actual[i] - e) * (actual[i] - e);
+    ref2 += e * e;
+  }
+  return std::sqrt(diff2 / ref2);
+}
+
+// Prefill the first kPrefillTokens as one batch, then decode one token at a time, so both
+// paths are compared. Returns every token's logits; `cache` holds the sequence afterwards.
+std::vector<float> engine_logits(CpuBackend& backend, SequenceCache& cache, const std::vector<int32_t>& tokens,
+                                 const std::vector<int32_t>& positions, int64_t vocab) {
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(vocab));
+  backend.forward(tokens.data(), kPrefillTokens, positions.data(), cache, logits.data(), true);
+  for (size_t i = kPrefillTokens; i < tokens.size(); ++i) {
+    backend.forward(&tokens[i], 1, &positions[i], cache, logits.data() + i * static_cast<size_t>(vocab), false);
+  }
+  return logits;
 }
 
 int32_t argmax(const float* logits, int64_t n) {
@@ -151,20 +177,19 @@ Outcome run_case(const TinyModel& model, Format format, GgmlType type, int32_t s
   const Model loaded = Model::load(model_path);
   CpuBackend backend(loaded, CpuBackendOptions{KvType::F32});
   auto cache = backend.new_sequence_cache();
-  std::vector<float> logits(static_cast<size_t>(kSequenceTokens * vocab));
-  // Prefill as one batch, then decode one token at a time: both paths are compared.
-  backend.forward(tokens.data(), kPrefillTokens, positions.data(), *cache, logits.data(), true);
-  for (int i = kPrefillTokens; i < kSequenceTokens; ++i) {
-    backend.forward(&tokens[static_cast<size_t>(i)], 1, &positions[static_cast<size_t>(i)], *cache,
-                    logits.data() + i * vocab, false);
-  }
-  double diff2 = 0, ref2 = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    diff2 += (logits[i] - expected[i]) * (logits[i] - expected[i]);
-    ref2 += expected[i] * expected[i];
-  }
+  const std::vector<float> logits = engine_logits(backend, *cache, tokens, positions, vocab);
   Outcome out;
-  out.relative_l2 = std::sqrt(diff2 / ref2);
+  out.relative_l2 = relative_l2(logits, expected);
+
+  if (type != GgmlType::F32) {
+    const std::filesystem::path unquantized_path = dir.path() / "unquantized.gguf";
+    model_testing::write_tiny_gguf(model, GgmlType::F32, unquantized_path);
+    const Model unquantized = Model::load(unquantized_path);
+    CpuBackend unquantized_backend(unquantized, CpuBackendOptions{KvType::F32});
+    auto unquantized_cache = unquantized_backend.new_sequence_cache();
+    out.quantization_shift =
+        relative_l2(logits, engine_logits(unquantized_backend, *unquantized_cache, tokens, positions, vocab));
+  }
 
   if (greedy_steps > 0) {
     out.reference_greedy = read_greedy(ref_dir / "greedy.json");
@@ -187,11 +212,15 @@ void check(const TinyModel& model, Format format, GgmlType type, int32_t start_p
            int32_t stride = 1) {
   const Outcome out = run_case(model, format, type, start_position, stride, seed);
   const auto traits = ggml_type_traits(static_cast<uint32_t>(type));
-  std::printf("[ reference ] %s %s positions %d + %d i: relative L2 error %.3g\n",
-              std::string(model_arch_name(model.config.arch)).c_str(), std::string(traits->name).c_str(), start_position,
-              stride, out.relative_l2);
+  std::printf("[ reference ] %s %s positions %d + %d i: relative L2 error %.4g", std::string(model_arch_name(model.config.arch)).c_str(),
+              std::string(traits->name).c_str(), start_position, stride, out.relative_l2);
+  if (type != GgmlType::F32) std::printf(" (quantization moves logits by %.3g)", out.quantization_shift);
+  std::printf("\n");
   ::testing::Test::RecordProperty("relative_l2", std::to_string(out.relative_l2));
   EXPECT_LE(out.relative_l2, tolerance(type));
+  if (type != GgmlType::F32) {
+    EXPECT_GT(out.quantization_shift, 10 * out.relative_l2);
+  }
   EXPECT_EQ(out.engine_greedy, out.reference_greedy);
 }
 
