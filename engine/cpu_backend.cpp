@@ -8,6 +8,7 @@
 #include <limits>
 #include <numbers>
 #include <string>
+#include <thread>
 
 #include "engine/cpu_matmul.hpp"
 #include "kernels/cpu/quant.hpp"
@@ -132,31 +133,44 @@ struct AttentionShape {
   int64_t n_heads, n_kv_heads, head_dim;
 };
 
-void attend(const float* q, int64_t n, const int32_t* positions, int64_t layer, const SequenceCache& cache,
-            int64_t n_slots, AttentionShape s, float* out) {
+struct AttentionCall {
+  const float* q;
+  int64_t n;
+  const int32_t* positions;
+  int64_t layer;
+  const SequenceCache& cache;
+  int64_t n_slots;
+  AttentionShape s;
+  float* out;  // [n, n_heads * head_dim]
+};
+
+// Heads [h_begin, h_end) of every query; the other heads' outputs are not touched.
+void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
+  const AttentionShape& s = a.s;
   const int64_t q_dim = s.n_heads * s.head_dim;
   const int64_t kv_dim = s.n_kv_heads * s.head_dim;
   const int64_t group = s.n_heads / s.n_kv_heads;
+  const int64_t heads = h_end - h_begin;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   constexpr float kNone = -std::numeric_limits<float>::infinity();
-  std::vector<float> running_max(sz(n * s.n_heads), kNone);
-  std::vector<float> denominator(sz(n * s.n_heads), 0.0f);
-  std::fill(out, out + n * q_dim, 0.0f);
+  std::vector<float> running_max(sz(a.n * heads), kNone);
+  std::vector<float> denominator(sz(a.n * heads), 0.0f);
   std::vector<float> keys(sz(kKeyBlockTokens * kv_dim)), values(sz(kKeyBlockTokens * kv_dim));
   std::vector<float> scores(sz(kKeyBlockTokens));
   std::vector<int32_t> key_positions(sz(kKeyBlockTokens));
+  for (int64_t t = 0; t < a.n; ++t) std::fill_n(a.out + t * q_dim + h_begin * s.head_dim, heads * s.head_dim, 0.0f);
 
-  for (int64_t start = 0; start < n_slots; start += kKeyBlockTokens) {
-    const int64_t m = std::min(kKeyBlockTokens, n_slots - start);
-    cache.read(layer, start, m, keys.data(), values.data());
-    for (int64_t j = 0; j < m; ++j) key_positions[sz(j)] = cache.position(start + j);
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t h = 0; h < s.n_heads; ++h) {
-        const float* qh = q + t * q_dim + h * s.head_dim;
+  for (int64_t start = 0; start < a.n_slots; start += kKeyBlockTokens) {
+    const int64_t m = std::min(kKeyBlockTokens, a.n_slots - start);
+    a.cache.read(a.layer, start, m, keys.data(), values.data());
+    for (int64_t j = 0; j < m; ++j) key_positions[sz(j)] = a.cache.position(start + j);
+    for (int64_t t = 0; t < a.n; ++t) {
+      for (int64_t h = h_begin; h < h_end; ++h) {
+        const float* qh = a.q + t * q_dim + h * s.head_dim;
         const int64_t kv_offset = (h / group) * s.head_dim;
         float block_max = kNone;
         for (int64_t j = 0; j < m; ++j) {
-          if (key_positions[sz(j)] > positions[t]) {
+          if (key_positions[sz(j)] > a.positions[t]) {
             scores[sz(j)] = kNone;
             continue;
           }
@@ -167,10 +181,10 @@ void attend(const float* q, int64_t n, const int32_t* positions, int64_t layer, 
           block_max = std::max(block_max, scores[sz(j)]);
         }
         if (block_max == kNone) continue;
-        const size_t state = sz(t * s.n_heads + h);
+        const size_t state = sz(t * heads + (h - h_begin));
         const float new_max = std::max(running_max[state], block_max);
         const float rescale = std::exp(running_max[state] - new_max);  // 0 for the first block
-        float* acc = out + t * q_dim + h * s.head_dim;
+        float* acc = a.out + t * q_dim + h * s.head_dim;
         denominator[state] *= rescale;
         for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= rescale;
         for (int64_t j = 0; j < m; ++j) {
@@ -184,13 +198,30 @@ void attend(const float* q, int64_t n, const int32_t* positions, int64_t layer, 
       }
     }
   }
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t h = 0; h < s.n_heads; ++h) {
-      const float denom = denominator[sz(t * s.n_heads + h)];
-      float* acc = out + t * q_dim + h * s.head_dim;
+  for (int64_t t = 0; t < a.n; ++t) {
+    for (int64_t h = h_begin; h < h_end; ++h) {
+      const float denom = denominator[sz(t * heads + (h - h_begin))];
+      float* acc = a.out + t * q_dim + h * s.head_dim;
       for (int64_t d = 0; d < s.head_dim; ++d) acc[d] /= denom;  // denom >= 1: a query sees itself
     }
   }
+}
+
+// Attention with fewer multiply-adds than this runs on the calling thread.
+constexpr int64_t kParallelAttentionWork = int64_t{1} << 20;
+
+// Splits the heads over a few std::threads when the work is large. (The fast kernels' thread
+// pool replaces this together with the matmul seam.)
+void attend(const AttentionCall& a) {
+  const int64_t work = a.n * a.n_slots * a.s.n_heads * a.s.head_dim;
+  const int64_t n_threads = std::min<int64_t>(
+      a.s.n_heads, work < kParallelAttentionWork ? 1 : std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t per_thread = (a.s.n_heads + n_threads - 1) / n_threads;
+  std::vector<std::jthread> workers;
+  for (int64_t begin = per_thread; begin < a.s.n_heads; begin += per_thread) {
+    workers.emplace_back([&a, begin, per_thread] { attend_heads(a, begin, std::min(a.s.n_heads, begin + per_thread)); });
+  }
+  attend_heads(a, 0, std::min(a.s.n_heads, per_thread));
 }
 
 // gate[i] = silu(gate[i]) * up[i]
@@ -243,7 +274,7 @@ struct LayerStep {
     apply_rope(q.data(), n, l.n_heads, c.head_dim, c.rope_layout, rope);
     apply_rope(k.data(), n, l.n_kv_heads, c.head_dim, c.rope_layout, rope);
     for (int64_t t = 0; t < n; ++t) cache.write(layer, first_slot + t, k.data() + t * kv_dim, v.data() + t * kv_dim);
-    attend(q.data(), n, positions, layer, cache, first_slot + n, {l.n_heads, l.n_kv_heads, c.head_dim}, mixed.data());
+    attend({q.data(), n, positions, layer, cache, first_slot + n, {l.n_heads, l.n_kv_heads, c.head_dim}, mixed.data()});
     std::vector<float> delta = normed();
     matmul(w.wo, mixed.data(), n, delta.data());
     add_bias(delta.data(), w.bo, n);

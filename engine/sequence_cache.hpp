@@ -10,7 +10,9 @@
 // the position its token had; attention masks by position (a query at position p sees slots
 // whose position is <= p), so a sequence may start at any position.
 //
-// Thread safety: none; a cache belongs to the one sequence and thread that runs its forward.
+// Thread safety: a cache belongs to the one sequence and thread that runs its forward; within
+// a forward, the const methods (read, position) may be called from several threads at once
+// while no thread appends, truncates or writes.
 #pragma once
 
 #include <cstdint>
