@@ -1,0 +1,39 @@
+// Forward pass on the CPU for arch llama, deci and qwen2, with weights read in place from the
+// model's mapping. Weight products go through engine/cpu_matmul.hpp; attention streams the
+// cache a block of keys at a time with an online softmax, so memory grows with the sequence
+// length, not its square.
+//
+// Thread safety: one thread at a time (the Backend contract); the Model may be shared.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/model.hpp"
+
+namespace ragent::engine {
+
+struct CpuBackendOptions {
+  KvType kv_type = KvType::F16;  // what new_sequence_cache() stores
+};
+
+class CpuBackend final : public Backend {
+ public:
+  // `model` must outlive the backend. Throws EngineError when a weight has a type the CPU
+  // cannot compute with.
+  explicit CpuBackend(const Model& model, CpuBackendOptions options = {});
+
+  std::unique_ptr<SequenceCache> new_sequence_cache() const override;
+  void forward(const int32_t* tokens, int n_tokens, const int32_t* positions, SequenceCache& cache,
+               float* logits_out, bool all_logits) override;
+
+ private:
+
+  const Model& model_;
+  CpuBackendOptions options_;
+  std::vector<double> inv_freq_;  // rope_dim / 2 rotation speeds, scaling applied
+};
+
+}  // namespace ragent::engine
