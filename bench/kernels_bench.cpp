@@ -1,0 +1,159 @@
+// GEMV and small-batch GEMM throughput of the CPU kernels, next to the memory read bandwidth
+// measured in the same run (the decode roofline).
+//
+//   build/kernels_bench [seconds_per_measurement]      (RAGENT_ISA caps the level)
+//
+// GEMV streams a rows x cols = 2048 x 8192 weight matrix; enough copies are cycled through that
+// every call reads from DRAM, not from the (large) last-level cache. GEMM runs the same shape
+// for batches of 8, 32 and 64 activation rows; "1B tok/s" converts its multiply-accumulate
+// rate to Llama-3.2-1B tokens (973M weight MACs per token in the 16 layers; the output layer
+// is needed only for the last prompt token).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/dot.hpp"
+
+using namespace ragent::kernels;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int64_t kRows = 2048;
+constexpr int64_t kCols = 8192;
+constexpr size_t kArenaBytes = size_t{1} << 30;  // > 2x the 260 MiB L3 this VM reports
+constexpr double kLayerMacsPerToken = 973.0e6;
+
+std::string command_line(const char* cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd, "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+// Sums 64-bit words; 4 independent chains keep the loads in flight.
+__attribute__((target("avx2"))) uint64_t read_sum_avx2(const uint64_t* p, size_t n) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  for (size_t i = 0; i + 4 <= n; i += 4) {
+    a += p[i];
+    b += p[i + 1];
+    c += p[i + 2];
+    d += p[i + 3];
+  }
+  return a ^ b ^ c ^ d;
+}
+
+// Runs fn repeatedly for at least `seconds`; returns seconds per call (best of 3 passes).
+template <class Fn>
+double time_per_call(double seconds, Fn&& fn) {
+  fn();  // warm-up
+  double best = 1e30;
+  for (int pass = 0; pass < 3; ++pass) {
+    int64_t calls = 0;
+    const auto start = Clock::now();
+    double elapsed = 0;
+    do {
+      fn();
+      ++calls;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < seconds / 3);
+    best = std::min(best, elapsed / static_cast<double>(calls));
+  }
+  return best;
+}
+
+double read_bandwidth_gbs(ThreadPool& pool, const uint8_t* arena, double seconds) {
+  volatile uint64_t sink = 0;
+  const size_t words = kArenaBytes / 8;
+  const double t = time_per_call(seconds, [&] {
+    pool.run([&](int ti, int nt) {
+      const size_t begin = words * static_cast<size_t>(ti) / static_cast<size_t>(nt);
+      const size_t end = words * static_cast<size_t>(ti + 1) / static_cast<size_t>(nt);
+      sink = sink + read_sum_avx2(reinterpret_cast<const uint64_t*>(arena) + begin, end - begin);
+    });
+  });
+  return static_cast<double>(kArenaBytes) / t / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 0.6;
+  const std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  std::printf("kernels_bench  %s\n", date);
+  std::printf("cpu: %s\n", command_line("lscpu | sed -n 's/^Model name: *//p'").c_str());
+  std::printf("isa: %s (detected %s)   load average: %.2f %.2f %.2f\n", std::string(isa_name(default_isa())).c_str(),
+              std::string(isa_name(detected_isa())).c_str(), load[0], load[1], load[2]);
+  std::printf("GEMV %lld x %lld, weights cycled through a %zu MiB arena\n\n", static_cast<long long>(kRows),
+              static_cast<long long>(kCols), kArenaBytes >> 20);
+
+  std::unique_ptr<uint8_t[]> arena(new uint8_t[kArenaBytes]);
+  std::memset(arena.get(), 1, kArenaBytes);
+  ThreadPool pools[2] = {ThreadPool(1), ThreadPool(2)};
+  double bw[2];
+  for (int i = 0; i < 2; ++i) bw[i] = read_bandwidth_gbs(pools[i], arena.get(), seconds);
+  std::printf("memory read bandwidth: %.1f GB/s (1 thread)  %.1f GB/s (2 threads)\n\n", bw[0], bw[1]);
+
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 0.05f);
+  std::vector<float> wf(static_cast<size_t>(kRows * kCols));
+  for (float& v : wf) v = dist(rng);
+  std::vector<float> x(static_cast<size_t>(64 * kCols));
+  for (float& v : x) v = dist(rng) * 20.0f;
+  std::vector<float> y(static_cast<size_t>(64 * kRows));
+
+  std::printf("%-5s %9s | %11s %7s | %11s %7s | %11s %11s %11s\n", "type", "MiB", "GEMV 1t GB/s", "roof",
+              "GEMV 2t GB/s", "roof", "GEMM B=8", "B=32", "B=64");
+  std::printf("%-5s %9s | %11s %7s | %11s %7s | %35s\n", "", "", "", "", "", "", "2 threads: GMAC/s (1B tok/s)");
+  const QuantType types[] = {QuantType::F32, QuantType::F16, QuantType::BF16, QuantType::Q8_0,
+                             QuantType::Q4_0, QuantType::Q4_K, QuantType::Q5_K, QuantType::Q6_K};
+  for (QuantType t : types) {
+    const size_t matrix_bytes = row_bytes(t, kCols) * kRows;
+    for (int64_t r = 0; r < kRows; ++r) quantize_row(t, wf.data() + r * kCols, arena.get() + row_bytes(t, kCols) * r, kCols);
+    const size_t copies = kArenaBytes / matrix_bytes;
+    for (size_t c = 1; c < copies; ++c) std::memcpy(arena.get() + c * matrix_bytes, arena.get(), matrix_bytes);
+    std::vector<uint8_t> xq(activation_row_bytes(t, kCols));
+    quantize_activations(t, x.data(), xq.data(), kCols);
+
+    double gemv_gbs[2];
+    for (int i = 0; i < 2; ++i) {
+      size_t next = 0;
+      const double sec = time_per_call(seconds, [&] {
+        gemv(pools[i], t, arena.get() + next * matrix_bytes, kRows, kCols, xq.data(), y.data());
+        next = (next + 1) % copies;
+      });
+      gemv_gbs[i] = static_cast<double>(matrix_bytes) / sec / 1e9;
+    }
+    double gemm_gmacs[3];
+    const int64_t batches[3] = {8, 32, 64};
+    for (int i = 0; i < 3; ++i) {
+      size_t next = 0;
+      const double sec = time_per_call(seconds, [&] {
+        gemm(pools[1], t, arena.get() + next * matrix_bytes, kRows, kCols, x.data(), batches[i], y.data());
+        next = (next + 1) % copies;
+      });
+      gemm_gmacs[i] = static_cast<double>(kRows * kCols * batches[i]) / sec / 1e9;
+    }
+    std::printf("%-5s %9.1f | %11.1f %6.0f%% | %11.1f %6.0f%% |", std::string(quant_type_name(t)).c_str(),
+                static_cast<double>(matrix_bytes) / (1 << 20), gemv_gbs[0], 100 * gemv_gbs[0] / bw[0], gemv_gbs[1],
+                100 * gemv_gbs[1] / bw[1]);
+    for (double g : gemm_gmacs) std::printf(" %5.1f (%4.0f)", g, g * 1e9 / kLayerMacsPerToken);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  return 0;
+}
