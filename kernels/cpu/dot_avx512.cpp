@@ -4,6 +4,8 @@
 // unsigned (Q8_0: xor 0x80, i.e. +128; Q4_0/K-quants: their stored levels are unsigned) and
 // the offset times the activation sum is taken out again: folded into the accumulator's start
 // value where the offset is per block, or subtracted with the per-16 sums of Q8_K.
+#include <cstring>
+
 #include "kernels/cpu/dot_impl.hpp"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -28,12 +30,23 @@ RAGENT_AVX512 inline __m512i load_2x256(const void* p0, const void* p1) {
 }
 
 RAGENT_AVX512 inline __m512 halves_ps(float lo, float hi) {
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(lo)),
-                                              _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
+  return _mm512_mask_broadcastss_ps(_mm512_set1_ps(lo), 0xff00, _mm_set_ss(hi));
 }
 
 RAGENT_AVX512 inline __m512i halves_epi32(int32_t lo, int32_t hi) {
-  return _mm512_inserti64x4(_mm512_set1_epi32(lo), _mm256_set1_epi32(hi), 1);
+  return _mm512_mask_set1_epi32(_mm512_set1_epi32(lo), 0xff00, hi);
+}
+
+// The 8 six-bit scales and 8 mins of a Q4_K/Q5_K super-block as bytes (see quant.cpp).
+inline void unpack_k_scales8(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  uint32_t a, b, c;
+  std::memcpy(&a, packed, 4);
+  std::memcpy(&b, packed + 4, 4);
+  std::memcpy(&c, packed + 8, 4);
+  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | (((b >> 6) & 0x03030303u) << 4);
+  scales = (a & 0x3f3f3f3fu) | (static_cast<uint64_t>(sc_hi) << 32);
+  mins = (b & 0x3f3f3f3fu) | (static_cast<uint64_t>(m_hi) << 32);
 }
 
 // --- float weights ------------------------------------------------------------------------
@@ -76,36 +89,6 @@ RAGENT_AVX512 float dot_float(int64_t n, const void* w, const void* xv) {
 
 // --- Q8_0 / Q4_0 against BlockQ8A: two blocks per vector ------------------------------------
 
-RAGENT_AVX512 float dot_q8_0(int64_t n, const void* w, const void* x) {
-  const auto* wb = static_cast<const BlockQ8_0*>(w);
-  const auto* xb = static_cast<const BlockQ8A*>(x);
-  const int64_t nb = n / kQK8_0;
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512 acc = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m512i q = _mm512_xor_si512(load_2x256(wb[b].qs, wb[b + 1].qs), flip);  // w + 128
-    const __m512i a = load_2x256(xb[b].qs, xb[b + 1].qs);
-    // Σ (w + 128) a - 128 Σ a: the start value spreads -128 Σ a over the block's 8 lanes.
-    const __m512i init = halves_epi32(-16 * xb[b].sum, -16 * xb[b + 1].sum);
-    const __m512i dot = _mm512_dpbusd_epi32(init, q, a);
-    const __m512 scale = halves_ps(half_to_float(wb[b].d) * xb[b].d, half_to_float(wb[b + 1].d) * xb[b + 1].d);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
-  }
-  float sum = _mm512_reduce_add_ps(acc);
-  if (b < nb) {  // odd block count
-    const __m256i q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs)),
-                                       _mm256_set1_epi8(static_cast<char>(0x80)));
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b].qs));
-    const __m256i dot = _mm256_dpbusd_epi32(_mm256_set1_epi32(-16 * xb[b].sum), q, a);
-    const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(dot), _mm256_extracti128_si256(dot, 1));
-    const __m128i s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-    const int32_t total = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
-    sum += half_to_float(wb[b].d) * xb[b].d * static_cast<float>(total);
-  }
-  return sum;
-}
-
 // Low nibbles of a Q4_0 block are values 0-15, high nibbles 16-31.
 RAGENT_AVX512 inline __m512i q4_0_pair(const BlockQ4_0& b0, const BlockQ4_0& b1) {
   const __m256i both = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.qs)),
@@ -115,28 +98,61 @@ RAGENT_AVX512 inline __m512i q4_0_pair(const BlockQ4_0& b0, const BlockQ4_0& b1)
   return _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0f));
 }
 
-RAGENT_AVX512 float dot_q4_0(int64_t n, const void* w, const void* x) {
-  const auto* wb = static_cast<const BlockQ4_0*>(w);
+// Shared by Q8_0 and Q4_0: 16 blocks per step. Their scales (f16 weight d times f32
+// activation d) are gathered into one vector, and each pair's two scales are spread over its
+// lanes with one permute, instead of being built from scalars per pair. The weights' offset
+// (stored levels are w + offset) is taken out once per 16 blocks with the activation sums.
+template <class Block, int kOffset, __m512i (*kPair)(const Block&, const Block&)>
+RAGENT_AVX512 float dot_q8a_blocks(int64_t n, const void* w, const void* x) {
+  const auto* wb = static_cast<const Block*>(w);
   const auto* xb = static_cast<const BlockQ8A*>(x);
   const int64_t nb = n / kQK8_0;
-  __m512 acc = _mm512_setzero_ps();
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i w_offsets = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(sizeof(Block))));
+  const __m512i x_offsets = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(sizeof(BlockQ8A))));
+  const __m512i pair_lanes = halves_epi32(0, 1);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
   int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m512i q = q4_0_pair(wb[b], wb[b + 1]);  // w + 8
-    const __m512i a = load_2x256(xb[b].qs, xb[b + 1].qs);
-    const __m512i dot = _mm512_dpbusd_epi32(halves_epi32(-xb[b].sum, -xb[b + 1].sum), q, a);
-    const __m512 scale = halves_ps(half_to_float(wb[b].d) * xb[b].d, half_to_float(wb[b + 1].d) * xb[b + 1].d);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc);
-  }
-  float sum = _mm512_reduce_add_ps(acc);
-  if (b < nb) {
-    int32_t isum = 0;
-    for (int i = 0; i < 16; ++i) {
-      isum += ((wb[b].qs[i] & 0x0f) - 8) * xb[b].qs[i] + ((wb[b].qs[i] >> 4) - 8) * xb[b].qs[i + 16];
+  for (; b + 16 <= nb; b += 16) {
+    // 4 bytes from each block start: the f16 d and the first quant byte, which vpmovdw drops.
+    const __m512i d_raw = _mm512_i32gather_epi32(w_offsets, &wb[b].d, 1);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d_raw));
+    const __m512 dx = _mm512_i32gather_ps(x_offsets, &xb[b].d, 1);
+    const __m512 scale = _mm512_mul_ps(dw, dx);
+    const __m512i sums = _mm512_i32gather_epi32(x_offsets, &xb[b].sum, 1);
+    corr = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sums), corr);
+    for (int k = 0; k < 8; k += 2) {
+      const __m512i a0 = load_2x256(xb[b + 2 * k].qs, xb[b + 2 * k + 1].qs);
+      const __m512i a1 = load_2x256(xb[b + 2 * k + 2].qs, xb[b + 2 * k + 3].qs);
+      const __m512i dot0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), kPair(wb[b + 2 * k], wb[b + 2 * k + 1]), a0);
+      const __m512i dot1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), kPair(wb[b + 2 * k + 2], wb[b + 2 * k + 3]), a1);
+      const __m512 s0 = _mm512_permutexvar_ps(_mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * k)), scale);
+      const __m512 s1 = _mm512_permutexvar_ps(_mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * k + 2)), scale);
+      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot0), s0, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot1), s1, acc1);
     }
-    sum += half_to_float(wb[b].d) * xb[b].d * static_cast<float>(isum);
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - kOffset * _mm512_reduce_add_ps(corr);
+  for (; b + 2 <= nb; b += 2) {
+    const __m512i a = load_2x256(xb[b].qs, xb[b + 1].qs);
+    const __m512i init = halves_epi32(-kOffset / 8 * xb[b].sum, -kOffset / 8 * xb[b + 1].sum);
+    const __m512i dot = _mm512_dpbusd_epi32(init, kPair(wb[b], wb[b + 1]), a);
+    const __m512 scale = halves_ps(half_to_float(wb[b].d) * xb[b].d, half_to_float(wb[b + 1].d) * xb[b + 1].d);
+    sum += _mm512_reduce_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), scale));
+  }
+  if (b < nb) {  // odd block count: the pair's second half is the same block with zero activations
+    const BlockQ8A& xl = xb[b];
+    const __m512i a = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xl.qs)));
+    const __m512i a_lo = _mm512_maskz_mov_epi32(0x00ff, a);
+    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), kPair(wb[b], wb[b]), a_lo);
+    const int32_t total = _mm512_reduce_add_epi32(dot) - kOffset * xl.sum;
+    sum += half_to_float(wb[b].d) * xl.d * static_cast<float>(total);
   }
   return sum;
+}
+
+RAGENT_AVX512 inline __m512i q8_0_pair(const BlockQ8_0& b0, const BlockQ8_0& b1) {
+  return _mm512_xor_si512(load_2x256(b0.qs, b1.qs), _mm512_set1_epi8(static_cast<char>(0x80)));  // w + 128
 }
 
 // --- K-quants against BlockQ8K -------------------------------------------------------------
@@ -154,19 +170,18 @@ RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
   const auto* xb = static_cast<const BlockQ8K*>(x);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m512 acc = _mm512_setzero_ps();
-  float min_sum = 0.0f;
+  __m256 min_acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const Block& blk = wb[b];
     const BlockQ8K& xq = xb[b];
-    alignas(32) int32_t sc[8];
-    int32_t mins = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t s, m;
-      unpack_k_scale_min(blk.scales, j, s, m);
-      sc[j] = s;
-      mins += m * (xq.bsums[2 * j] + xq.bsums[2 * j + 1]);
-    }
-    const __m512i sc_vec = _mm512_castsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc)));
+    uint64_t sc8, m8;
+    unpack_k_scales8(blk.scales, sc8, m8);
+    const __m512i sc_vec = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc8)));
+    // Σ_j m_j (bsum_2j + bsum_2j+1): each min paired with two 16-value sums.
+    const __m128i m_bytes = _mm_cvtsi64_si128(static_cast<long long>(m8));
+    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
+    const __m256i mins = _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.bsums)));
+    min_acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_to_float(blk.dmin) * xq.d), min_acc);
     __m512i qh2;
     if constexpr (kFifthBit) {
       qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
@@ -195,9 +210,9 @@ RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
       sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_mullo_epi32(dot_lo, s_lo), _mm512_mullo_epi32(dot_hi, s_hi)));
     }
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_to_float(blk.d) * xq.d), acc);
-    min_sum += half_to_float(blk.dmin) * xq.d * static_cast<float>(mins);
   }
-  return _mm512_reduce_add_ps(acc) - min_sum;
+  const __m512 min_wide = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(min_acc), 0));
+  return _mm512_reduce_add_ps(_mm512_sub_ps(acc, min_wide));
 }
 
 RAGENT_AVX512 float dot_q6_k(int64_t n, const void* w, const void* x) {
@@ -270,6 +285,54 @@ RAGENT_AVX512 void decode_q4_0_pairs(const void* w_row, int64_t cols, int64_t p0
   }
 }
 
+// Q4_K chunk c of a super-block: low nibbles are sub-block 2c, high nibbles sub-block 2c+1.
+RAGENT_AVX512 void decode_q4_k_pairs(const void* w_row, int64_t, int64_t p0, int64_t p1, DecodedPair* out) {
+  const auto* wb = static_cast<const BlockQ4_K*>(w_row);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  for (int64_t p = p0; p < p1; ++p) {
+    const BlockQ4_K& blk = wb[p / 4];
+    const int c = static_cast<int>(p % 4);
+    DecodedPair& d = out[p - p0];
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, low4)),
+                                         _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), 1);
+    _mm512_storeu_si512(d.q, q);
+    uint64_t sc8, m8;
+    unpack_k_scales8(blk.scales, sc8, m8);
+    const float dd = half_to_float(blk.d), dm = half_to_float(blk.dmin);
+    const auto byte = [](uint64_t v, int j) { return static_cast<float>((v >> (8 * j)) & 0xff); };
+    _mm512_storeu_ps(d.dw, halves_ps(dd * byte(sc8, 2 * c), dd * byte(sc8, 2 * c + 1)));
+    _mm512_storeu_ps(d.mw, halves_ps(dm * byte(m8, 2 * c), dm * byte(m8, 2 * c + 1)));
+  }
+}
+
+// Q6_K pair p covers values 64c..64c+63 of its super-block (c = p % 4): half h = c / 2, and
+// the low or high nibbles of ql[64h..64h+63] with the matching 2-bit fields of qh[32h..].
+RAGENT_AVX512 void decode_q6_k_pairs(const void* w_row, int64_t, int64_t p0, int64_t p1, DecodedPair* out) {
+  const auto* wb = static_cast<const BlockQ6_K*>(w_row);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i top2 = _mm512_set1_epi8(0x30);
+  const __m512i shl_lo = halves_epi32(0x00040004, 0x00020002);
+  const __m512i shr_hi = halves_epi32(0x00000000, 0x00020002);
+  const __m512i lane_sub = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2);
+  for (int64_t p = p0; p < p1; ++p) {
+    const BlockQ6_K& blk = wb[p / 4];
+    const int c = static_cast<int>(p % 4);
+    const int h = c / 2;
+    DecodedPair& d = out[p - p0];
+    const __m512i ql = _mm512_loadu_si512(blk.ql + 64 * h);
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * h)));
+    const __m512i q = (c % 2 == 0)
+        ? _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), top2))
+        : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), top2));
+    _mm512_storeu_si512(d.q, q);
+    const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales))));
+    const __m512 lanes = _mm512_permutexvar_ps(_mm512_add_epi32(lane_sub, _mm512_set1_epi32(4 * c)), sc);
+    _mm512_storeu_ps(d.dw, _mm512_mul_ps(lanes, _mm512_set1_ps(half_to_float(blk.d))));
+    _mm512_storeu_ps(d.mw, _mm512_setzero_ps());
+  }
+}
+
 // 4 weight rows x C activations over npairs pairs; acc[r][c] holds 16 partial sums.
 template <int C, bool kMin>
 RAGENT_AVX512 void tile_kernel(const DecodedPair* const* w, const PackedPair* const* x, int64_t npairs,
@@ -332,10 +395,11 @@ void tile(const DecodedPair* const* w, int n_rows, const PackedPair* const* x, i
 const KernelTable& avx512_table() {
   static const KernelTable table = {
       Isa::Avx512,
-      {dot_float<LoadF32>, dot_float<LoadF16>, dot_float<LoadBF16>, dot_q8_0, dot_q4_0, dot_q45_k<false, BlockQ4_K>,
+      {dot_float<LoadF32>, dot_float<LoadF16>, dot_float<LoadBF16>, dot_q8a_blocks<BlockQ8_0, 128, q8_0_pair>,
+       dot_q8a_blocks<BlockQ4_0, 8, q4_0_pair>, dot_q45_k<false, BlockQ4_K>,
        dot_q45_k<true, BlockQ5_K>, dot_q6_k},
-      {nullptr, nullptr, nullptr, decode_q8_0_pairs, decode_q4_0_pairs, scalar_decoder(QuantType::Q4_K),
-       scalar_decoder(QuantType::Q5_K), scalar_decoder(QuantType::Q6_K)},
+      {nullptr, nullptr, nullptr, decode_q8_0_pairs, decode_q4_0_pairs, decode_q4_k_pairs,
+       scalar_decoder(QuantType::Q5_K), decode_q6_k_pairs},
       tile,
   };
   return table;
