@@ -361,11 +361,14 @@ RAGENT_AVX512 void tile_kernel(const DecodedPair* const* w, const PackedPair* co
       }
     }
   }
+  // Reduce with compile-time indices only, so acc can live in registers for the whole loop.
+  float sums[4][C];
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < C; ++c) sums[r][c] = _mm512_reduce_add_ps(acc[r][c]);
   for (int c = 0; c < C; ++c) {
     for (int r = 0; r < n_rows; ++r) {
-      const float v = _mm512_reduce_add_ps(acc[r][c]);
       float& out = y[c * y_stride + r];
-      out = accumulate ? out + v : v;
+      out = accumulate ? out + sums[r][c] : sums[r][c];
     }
   }
 }
