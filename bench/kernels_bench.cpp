@@ -80,11 +80,9 @@ double read_bandwidth_gbs(ThreadPool& pool, const uint8_t* arena, double seconds
   const double t = time_per_call(seconds, [&] {
     const auto* piece = reinterpret_cast<const uint64_t*>(arena + next * kPieceBytes);
     next = (next + 1) % (kArenaBytes / kPieceBytes);
-    const size_t words = kPieceBytes / 8;
-    pool.run([&](int ti, int nt) {
-      const size_t begin = words * static_cast<size_t>(ti) / static_cast<size_t>(nt);
-      const size_t end = words * static_cast<size_t>(ti + 1) / static_cast<size_t>(nt);
-      sink = sink + read_sum_avx2(piece + begin, end - begin);
+    constexpr int64_t kWordsPerChunk = (size_t{1} << 20) / 8;  // 1 MiB chunks, as the GEMVs rebalance
+    pool.parallel_for(static_cast<int64_t>(kPieceBytes / 8), kWordsPerChunk, [&](int64_t begin, int64_t end) {
+      sink = sink + read_sum_avx2(piece + begin, static_cast<size_t>(end - begin));
     });
   });
   return static_cast<double>(kPieceBytes) / t / 1e9;
@@ -101,8 +99,8 @@ int main(int argc, char** argv) {
   getloadavg(load, 3);
   std::printf("kernels_bench  %s\n", date);
   std::printf("cpu: %s\n", command_line("lscpu | sed -n 's/^Model name: *//p'").c_str());
-  std::printf("isa: %s (detected %s)   load average: %.2f %.2f %.2f\n", std::string(isa_name(default_isa())).c_str(),
-              std::string(isa_name(detected_isa())).c_str(), load[0], load[1], load[2]);
+  std::printf("isa: %s (detected %s, avx-vnni %s)   load average: %.2f %.2f %.2f\n", std::string(isa_name(default_isa())).c_str(),
+              std::string(isa_name(detected_isa())).c_str(), has_avx_vnni() ? "yes" : "no", load[0], load[1], load[2]);
   std::printf("GEMV %lld x %lld, weights cycled through a %zu MiB arena\n\n", static_cast<long long>(kRows),
               static_cast<long long>(kCols), kArenaBytes >> 20);
 

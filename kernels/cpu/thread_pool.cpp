@@ -1,5 +1,7 @@
 #include "kernels/cpu/thread_pool.hpp"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -22,32 +24,53 @@ inline void cpu_relax() {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
-  stop_.store(true, std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  stop_.store(true);
+  generation_.fetch_add(1);
   generation_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::run_raw(Task task, void* ctx) {
-  if (n_threads_ == 1) {
-    task(ctx, 0, 1);
+void ThreadPool::work_on_chunks() {
+  for (;;) {
+    const int64_t begin = next_item_.fetch_add(grain_, std::memory_order_relaxed);
+    if (begin >= n_items_) return;
+    task_(ctx_, begin, std::min(n_items_, begin + grain_));
+  }
+}
+
+void ThreadPool::run_raw(Task task, void* ctx, int64_t n_items, int64_t grain) {
+  if (n_items <= 0) return;
+  if (n_threads_ == 1 || n_items <= grain) {
+    for (int64_t begin = 0; begin < n_items; begin += grain) task(ctx, begin, std::min(n_items, begin + grain));
     return;
   }
   task_ = task;
   ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);  // publishes task_, ctx_
+  n_items_ = n_items;
+  grain_ = grain;
+  next_item_.store(0, std::memory_order_relaxed);
+  open_.store(true);             // seq_cst: pairs with the worker's active_ / open_ handshake
+  generation_.fetch_add(1);      // publishes the fields above
   generation_.notify_all();
-  task(ctx, 0, n_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  work_on_chunks();
+  // Every chunk is claimed. Close the loop, then wait for the workers that got in; a worker
+  // that arrives later sees it closed and leaves without touching task_.
+  open_.store(false);
+  for (int spins = 0; active_.load() != 0; ++spins) {
+    if (spins < 1000) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();  // the straggler may be waiting for this core
+    }
+  }
 }
 
-void ThreadPool::worker_loop(int thread_index) {
-  uint32_t seen = 0;  // the value at construction: a region started before this thread ran still counts
+void ThreadPool::worker_loop() {
+  uint32_t seen = 0;  // the value at construction: a loop opened before this thread ran still counts
   for (;;) {
     int spins = 0;
     uint32_t now;
@@ -59,9 +82,10 @@ void ThreadPool::worker_loop(int thread_index) {
       }
     }
     seen = now;
-    if (stop_.load(std::memory_order_acquire)) return;
-    task_(ctx_, thread_index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (stop_.load()) return;
+    active_.fetch_add(1);  // seq_cst, then re-check: the caller closes before it reads active_
+    if (open_.load() && generation_.load() == seen) work_on_chunks();
+    active_.fetch_sub(1);
   }
 }
 

@@ -9,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -294,19 +297,37 @@ TEST(Gemm, LargeBatchMatchesGemvPerRow) {
   check_gemm(t, 64, 2048, 64, 2, default_isa(), 0);
 }
 
-TEST(ThreadPool, RunsEveryIndexOnceAndIsReusable) {
+TEST(ThreadPool, CoversEveryItemOnceAndIsReusable) {
   for (int n = 1; n <= 4; ++n) {
     ThreadPool pool(n);
     EXPECT_EQ(pool.size(), n);
-    for (int round = 0; round < 200; ++round) {
-      std::vector<int> hits(static_cast<size_t>(n), 0);
-      pool.run([&](int t, int nt) {
-        EXPECT_EQ(nt, n);
-        hits[static_cast<size_t>(t)] += 1;
+    for (int round = 0; round < 300; ++round) {
+      const int64_t items = 1 + round % 97;
+      const int64_t grain = 1 + round % 5;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(items));
+      std::atomic<bool> chunk_too_big{false};
+      pool.parallel_for(items, grain, [&](int64_t begin, int64_t end) {
+        if (end - begin > grain || begin >= end) chunk_too_big = true;
+        for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
       });
-      for (int h : hits) ASSERT_EQ(h, 1);
+      ASSERT_FALSE(chunk_too_big.load());
+      for (const auto& h : hits) ASSERT_EQ(h.load(), 1) << "threads " << n << " round " << round;
     }
+    pool.parallel_for(0, 1, [&](int64_t, int64_t) { ADD_FAILURE() << "called for an empty range"; });
   }
+}
+
+TEST(ThreadPool, UsesMoreThanOneThreadWhenItemsWait) {
+  // Items that take a while leave time for the worker to join: both threads must take part.
+  ThreadPool pool(2);
+  std::atomic<int> callers_seen{0};
+  std::vector<std::thread::id> ids(64);
+  pool.parallel_for(64, 1, [&](int64_t begin, int64_t) {
+    ids[static_cast<size_t>(begin)] = std::this_thread::get_id();
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  });
+  for (const auto& id : ids) callers_seen += id != ids[0] ? 1 : 0;
+  EXPECT_GT(callers_seen.load(), 0);
 }
 
 }  // namespace
