@@ -14,7 +14,9 @@
 // GCC 12 reports its own _mm512_undefined_*() (a deliberate self-initialisation inside
 // avx512fintrin.h) as uninitialised once inlined here; the values are never read.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #define RAGENT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
