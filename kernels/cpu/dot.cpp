@@ -1,0 +1,247 @@
+// Public entry points of dot.hpp: activation quantization, table selection, and the GEMV /
+// GEMM drivers that split work over a ThreadPool. The per-ISA inner loops live in
+// dot_scalar.cpp, dot_avx2.cpp and dot_avx512.cpp.
+#include "kernels/cpu/dot.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/dot_impl.hpp"
+
+namespace ragent::kernels {
+
+using detail::DecodedPair;
+using detail::KernelTable;
+using detail::PackedPair;
+
+namespace detail {
+
+int dot_type_index(QuantType type) {
+  switch (type) {
+    case QuantType::F32: return kF32;
+    case QuantType::F16: return kF16;
+    case QuantType::BF16: return kBF16;
+    case QuantType::Q8_0: return kQ8_0;
+    case QuantType::Q4_0: return kQ4_0;
+    case QuantType::Q4_K: return kQ4_K;
+    case QuantType::Q5_K: return kQ5_K;
+    case QuantType::Q6_K: return kQ6_K;
+  }
+  return -1;
+}
+
+int gemm_offset(QuantType type) {
+  switch (type) {
+    case QuantType::Q8_0: return 128;  // signed bytes flipped to unsigned by xor 0x80
+    case QuantType::Q4_0: return 8;
+    case QuantType::Q6_K: return 32;
+    case QuantType::Q4_K:
+    case QuantType::Q5_K: return 0;    // unsigned levels with a separate min
+    default: return -1;
+  }
+}
+
+bool gemm_has_min(QuantType type) { return type == QuantType::Q4_K || type == QuantType::Q5_K; }
+
+void quantize_block_q8(const float* x, int8_t* q, float& d) {
+  float amax = 0.0f;
+  for (int i = 0; i < kQK8_0; ++i) amax = std::max(amax, std::fabs(x[i]));
+  d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < kQK8_0; ++i) {
+    const float v = std::nearbyint(x[i] * id);  // ties to even; |v| <= 127 (nan -> 0)
+    q[i] = static_cast<int8_t>(v != v ? 0.0f : std::clamp(v, -127.0f, 127.0f));
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+const KernelTable& table_for(Isa isa) {
+  switch (usable_isa(isa)) {
+    case Isa::Avx512: return detail::avx512_table();
+    case Isa::Avx2: return detail::avx2_table();
+    case Isa::Scalar: break;
+  }
+  return detail::scalar_table();
+}
+
+void quantize_q8a(const float* x, BlockQ8A* out, int64_t nblocks) {
+  for (int64_t b = 0; b < nblocks; ++b, x += kQK8_0) {
+    detail::quantize_block_q8(x, out[b].qs, out[b].d);
+    int32_t sum = 0;
+    for (int i = 0; i < kQK8_0; ++i) sum += out[b].qs[i];
+    out[b].sum = sum;
+  }
+}
+
+void quantize_q8k(const float* x, BlockQ8K* out, int64_t nblocks) {
+  for (int64_t b = 0; b < nblocks; ++b, x += kQK_K) {
+    float amax = 0.0f;
+    for (int i = 0; i < kQK_K; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = d;
+    for (int i = 0; i < kQK_K; ++i) {
+      const float v = std::nearbyint(x[i] * id);
+      out[b].qs[i] = static_cast<int8_t>(v != v ? 0.0f : std::clamp(v, -127.0f, 127.0f));
+    }
+    for (int s = 0; s < kQK_K / 16; ++s) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += out[b].qs[16 * s + i];
+      out[b].bsums[s] = static_cast<int16_t>(sum);
+    }
+  }
+}
+
+// Packs one f32 activation row into pairs for the tiled GEMM (see PackedPair).
+void pack_activation_row(const float* x, int64_t cols, int offset, PackedPair* out) {
+  const int64_t nblocks = cols / kQK8_0;
+  const int64_t npairs = (nblocks + 1) / 2;
+  for (int64_t p = 0; p < npairs; ++p) {
+    PackedPair& pp = out[p];
+    std::memset(&pp, 0, sizeof pp);
+    for (int half = 0; half < 2; ++half) {
+      const int64_t b = 2 * p + half;
+      if (b >= nblocks) break;
+      float d;
+      detail::quantize_block_q8(x + b * kQK8_0, pp.a + 32 * half, d);
+      for (int lane = 8 * half; lane < 8 * half + 8; ++lane) {
+        const int32_t s = pp.a[4 * lane] + pp.a[4 * lane + 1] + pp.a[4 * lane + 2] + pp.a[4 * lane + 3];
+        pp.dx[lane] = d;
+        pp.init[lane] = -offset * s;
+        pp.xs[lane] = d * static_cast<float>(s);
+      }
+    }
+  }
+}
+
+// Grow-only scratch, one per thread, so steady-state calls never allocate.
+template <class T>
+T* scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+constexpr int kTileRows = 4;
+constexpr int kTileActs = 4;
+constexpr int64_t kChunkPairs = 32;  // 2048 values of K per decoded chunk: 4 rows stay in L1
+
+void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const void* w,
+                int64_t rows, int64_t cols, const float* x, int64_t batch, float* y) {
+  const int idx = detail::dot_type_index(type);
+  const int offset = detail::gemm_offset(type);
+  const bool has_min = detail::gemm_has_min(type);
+  const int64_t npairs = (cols / kQK8_0 + 1) / 2;
+  thread_local std::vector<PackedPair> packed_buf;
+  PackedPair* packed = scratch(packed_buf, static_cast<size_t>(batch * npairs));
+  pool.parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) pack_activation_row(x + b * cols, cols, offset, packed + b * npairs);
+  });
+  const size_t wrow_bytes = row_bytes(type, cols);
+  const auto* wbytes = static_cast<const uint8_t*>(w);
+  // Work items are tiles of kTileRows rows.
+  pool.parallel_for((rows + kTileRows - 1) / kTileRows, 4, [&](int64_t tile_begin, int64_t tile_end) {
+    thread_local std::vector<DecodedPair> decoded_buf;
+    DecodedPair* decoded = scratch(decoded_buf, static_cast<size_t>(kTileRows * kChunkPairs));
+    for (int64_t r0 = tile_begin * kTileRows; r0 < std::min(rows, tile_end * kTileRows); r0 += kTileRows) {
+      const int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r0));
+      for (int64_t k0 = 0; k0 < npairs; k0 += kChunkPairs) {
+        const int64_t k1 = std::min(npairs, k0 + kChunkPairs);
+        const DecodedPair* wp[kTileRows];
+        for (int r = 0; r < kTileRows; ++r) {
+          DecodedPair* dst = decoded + r * kChunkPairs;
+          if (r < n_rows) {
+            tab.decode[idx](wbytes + static_cast<size_t>(r0 + r) * wrow_bytes, cols, k0, k1, dst);
+          } else {
+            std::memset(static_cast<void*>(dst), 0, sizeof(DecodedPair) * static_cast<size_t>(k1 - k0));
+          }
+          wp[r] = dst;
+        }
+        for (int64_t c0 = 0; c0 < batch; c0 += kTileActs) {
+          const int n_act = static_cast<int>(std::min<int64_t>(kTileActs, batch - c0));
+          const PackedPair* xp[kTileActs];
+          for (int c = 0; c < n_act; ++c) xp[c] = packed + (c0 + c) * npairs + k0;
+          tab.tile(wp, n_rows, xp, n_act, k1 - k0, has_min, y + c0 * rows + r0, rows, k0 > 0);
+        }
+      }
+    }
+  });
+}
+
+void gemm_by_dots(ThreadPool& pool, const KernelTable& tab, QuantType type, const void* w,
+                  int64_t rows, int64_t cols, const float* x, int64_t batch, float* y) {
+  const detail::VecDotFn dot = tab.dot[detail::dot_type_index(type)];
+  const size_t xrow_bytes = activation_row_bytes(type, cols);
+  thread_local std::vector<uint8_t> prepared_buf;
+  uint8_t* prepared = scratch(prepared_buf, xrow_bytes * static_cast<size_t>(batch));
+  pool.parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) quantize_activations(type, x + b * cols, prepared + b * xrow_bytes, cols);
+  });
+  const size_t wrow_bytes = row_bytes(type, cols);
+  const auto* wbytes = static_cast<const uint8_t*>(w);
+  pool.parallel_for(rows, 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wr = wbytes + static_cast<size_t>(r) * wrow_bytes;  // stays in cache across b
+      for (int64_t b = 0; b < batch; ++b) y[b * rows + r] = dot(cols, wr, prepared + b * xrow_bytes);
+    }
+  });
+}
+
+}  // namespace
+
+bool has_dot(QuantType weight_type) { return detail::dot_type_index(weight_type) >= 0; }
+
+size_t activation_row_bytes(QuantType weight_type, int64_t cols) {
+  switch (weight_type) {
+    case QuantType::Q8_0:
+    case QuantType::Q4_0: return static_cast<size_t>(cols / kQK8_0) * sizeof(BlockQ8A);
+    case QuantType::Q4_K:
+    case QuantType::Q5_K:
+    case QuantType::Q6_K: return static_cast<size_t>(cols / kQK_K) * sizeof(BlockQ8K);
+    default: return static_cast<size_t>(cols) * sizeof(float);
+  }
+}
+
+void quantize_activations(QuantType weight_type, const float* x, void* dst, int64_t cols) {
+  switch (weight_type) {
+    case QuantType::Q8_0:
+    case QuantType::Q4_0: quantize_q8a(x, static_cast<BlockQ8A*>(dst), cols / kQK8_0); return;
+    case QuantType::Q4_K:
+    case QuantType::Q5_K:
+    case QuantType::Q6_K: quantize_q8k(x, static_cast<BlockQ8K*>(dst), cols / kQK_K); return;
+    default: std::memcpy(dst, x, static_cast<size_t>(cols) * sizeof(float)); return;
+  }
+}
+
+float vec_dot(QuantType weight_type, int64_t cols, const void* w_row, const void* x_prepared, Isa isa) {
+  return table_for(isa).dot[detail::dot_type_index(weight_type)](cols, w_row, x_prepared);
+}
+
+void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
+          const void* x_prepared, float* y, Isa isa) {
+  const detail::VecDotFn dot = table_for(isa).dot[detail::dot_type_index(weight_type)];
+  const size_t wrow_bytes = row_bytes(weight_type, cols);
+  const auto* wbytes = static_cast<const uint8_t*>(w);
+  // Chunks of 16 rows: 35 KB of Q8_0 at 2048 columns, large enough to keep the prefetchers
+  // streaming, small enough to rebalance when a thread is descheduled.
+  pool.parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) y[r] = dot(cols, wbytes + static_cast<size_t>(r) * wrow_bytes, x_prepared);
+  });
+}
+
+void gemm(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
+          const float* x, int64_t batch, float* y, Isa isa) {
+  const KernelTable& tab = table_for(isa);
+  const int idx = detail::dot_type_index(weight_type);
+  if (tab.tile != nullptr && tab.decode[idx] != nullptr) {
+    gemm_tiled(pool, tab, weight_type, w, rows, cols, x, batch, y);
+  } else {
+    gemm_by_dots(pool, tab, weight_type, w, rows, cols, x, batch, y);
+  }
+}
+
+}  // namespace ragent::kernels

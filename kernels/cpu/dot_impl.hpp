@@ -1,0 +1,78 @@
+// Internal to kernels/cpu: the per-ISA kernel tables behind dot.hpp, and the layouts shared by
+// the scalar, AVX2 and AVX-512 translation units. Not part of the public API.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/dot.hpp"
+
+namespace ragent::kernels::detail {
+
+// Σ w·x over cols values of one weight row and one prepared activation row.
+using VecDotFn = float (*)(int64_t cols, const void* w_row, const void* x_prepared);
+
+// Dense index of the weight types with a dot product.
+enum DotType : int { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kDotTypes };
+int dot_type_index(QuantType type);  // -1 when has_dot(type) is false
+
+// --- Tiled int8 GEMM ----------------------------------------------------------------------
+// Activations for gemm are packed per pair of 32-value blocks (64 values, one AVX-512 vector
+// of bytes). Lane l of the pair covers values 4l..4l+3; lanes 0-7 belong to the first block.
+// With weights decoded as  w_i = dw_l * (q_i - offset) - mw_l  (q_i unsigned bytes) and
+// activations x_i = dx_l * a_i, the lane's contribution is
+//   dx_l * dw_l * (Σ q_i a_i - offset * S_l) - mw_l * (dx_l * S_l),   S_l = Σ a_i,
+// so init holds -offset * S_l (the start of the vpdpbusd accumulator) and xs holds dx_l * S_l.
+struct PackedPair {
+  int8_t a[64];
+  float dx[16];
+  int32_t init[16];
+  float xs[16];
+};
+static_assert(sizeof(PackedPair) == 256);
+
+// One weight row's pair, decoded into the form above.
+struct DecodedPair {
+  uint8_t q[64];
+  float dw[16];
+  float mw[16];  // zero for the types without a min
+};
+static_assert(sizeof(DecodedPair) == 192);
+
+// Offset subtracted from the unsigned weight bytes; < 0 when the type has no tiled kernel.
+int gemm_offset(QuantType type);
+bool gemm_has_min(QuantType type);
+
+// Decodes pairs [pair_begin, pair_end) of one weight row into out (pair_end - pair_begin
+// entries). A row of nblocks 32-value blocks has ceil(nblocks / 2) pairs; a missing second
+// block decodes to zeros.
+using DecodeFn = void (*)(const void* w_row, int64_t cols, int64_t pair_begin, int64_t pair_end,
+                          DecodedPair* out);
+
+// y[c * y_stride + r] (+)= Σ over npairs of rows r < 4 (weights w[r], npairs entries each) and
+// activations c < n_act (x[c], npairs entries each). Rows past n_rows are computed but not
+// stored. accumulate: add to y instead of overwriting.
+using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPair* const* x,
+                        int n_act, int64_t npairs, bool has_min, float* y, int64_t y_stride,
+                        bool accumulate);
+
+struct KernelTable {
+  Isa isa;
+  VecDotFn dot[kDotTypes];
+  DecodeFn decode[kDotTypes];  // null: gemm falls back to vec_dot per (row, activation)
+  TileFn tile;                 // null likewise
+};
+
+const KernelTable& scalar_table();
+const KernelTable& avx2_table();    // scalar_table() where the compiler lacks x86 intrinsics
+const KernelTable& avx512_table();  // likewise
+
+// Shared scalar helpers.
+void unpack_k_scale_min(const uint8_t* packed, int j, uint8_t& scale, uint8_t& min);
+void quantize_block_q8(const float* x, int8_t* q, float& d);  // 32 values, symmetric
+// Decode one pair in portable C++ (used by tables without a vector decoder).
+DecodeFn scalar_decoder(QuantType type);  // decode_pairs_scalar bound to one type; null if none
+void decode_pairs_scalar(QuantType type, const void* w_row, int64_t cols, int64_t pair_begin,
+                         int64_t pair_end, DecodedPair* out);
+
+}  // namespace ragent::kernels::detail
