@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "engine/cpu_matmul.hpp"
+#include "kernels/cpu/thread_pool.hpp"
 #include "kernels/cpu/quant.hpp"
 
 namespace ragent::engine {
@@ -240,6 +241,7 @@ void check_computable(const TensorView& w) {
 
 // The steps of one layer for n tokens, on x [n, hidden] in place.
 struct LayerStep {
+  kernels::ThreadPool& pool;
   const ModelConfig& c;
   const LayerConfig& l;
   const LayerWeights& w;
@@ -252,7 +254,7 @@ struct LayerStep {
   void linear_block(float* x, const TensorView& norm, const TensorView& map) const {
     std::vector<float> xn = normed(), delta = normed();
     rms_norm(x, weight_vector(norm), n, c.hidden_size, c.rms_eps, xn.data());
-    matmul(map, xn.data(), n, delta.data());
+    matmul(pool, map, xn.data(), n, delta.data());
     add_into(x, delta.data(), n * c.hidden_size);
   }
 
@@ -265,9 +267,9 @@ struct LayerStep {
     std::vector<float> xn = normed();
     std::vector<float> q(sz(n * q_dim)), k(sz(n * kv_dim)), v(sz(n * kv_dim)), mixed(sz(n * q_dim));
     rms_norm(x, weight_vector(w.attn_norm), n, c.hidden_size, c.rms_eps, xn.data());
-    matmul(w.wq, xn.data(), n, q.data());
-    matmul(w.wk, xn.data(), n, k.data());
-    matmul(w.wv, xn.data(), n, v.data());
+    matmul(pool, w.wq, xn.data(), n, q.data());
+    matmul(pool, w.wk, xn.data(), n, k.data());
+    matmul(pool, w.wv, xn.data(), n, v.data());
     add_bias(q.data(), w.bq, n);
     add_bias(k.data(), w.bk, n);
     add_bias(v.data(), w.bv, n);
@@ -276,7 +278,7 @@ struct LayerStep {
     for (int64_t t = 0; t < n; ++t) cache.write(layer, first_slot + t, k.data() + t * kv_dim, v.data() + t * kv_dim);
     attend({q.data(), n, positions, layer, cache, first_slot + n, {l.n_heads, l.n_kv_heads, c.head_dim}, mixed.data()});
     std::vector<float> delta = normed();
-    matmul(w.wo, mixed.data(), n, delta.data());
+    matmul(pool, w.wo, mixed.data(), n, delta.data());
     add_bias(delta.data(), w.bo, n);
     add_into(x, delta.data(), n * c.hidden_size);
   }
@@ -286,17 +288,21 @@ struct LayerStep {
     std::vector<float> xn = normed(), delta = normed();
     std::vector<float> gate(sz(n * l.ffn_length)), up(sz(n * l.ffn_length));
     rms_norm(x, weight_vector(w.ffn_norm), n, c.hidden_size, c.rms_eps, xn.data());
-    matmul(w.w_gate, xn.data(), n, gate.data());
-    matmul(w.w_up, xn.data(), n, up.data());
+    matmul(pool, w.w_gate, xn.data(), n, gate.data());
+    matmul(pool, w.w_up, xn.data(), n, up.data());
     swiglu(gate.data(), up.data(), n * l.ffn_length);
-    matmul(w.w_down, gate.data(), n, delta.data());
+    matmul(pool, w.w_down, gate.data(), n, delta.data());
     add_into(x, delta.data(), n * c.hidden_size);
   }
 };
 
 }  // namespace
 
-CpuBackend::CpuBackend(const Model& model, CpuBackendOptions options) : model_(model), options_(options) {
+CpuBackend::CpuBackend(const Model& model, CpuBackendOptions options)
+    : model_(model),
+      options_(options),
+      pool_(std::make_unique<kernels::ThreadPool>(
+          options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))) {
   const ModelWeights& w = model.weights();
   for (const TensorView* t : {&w.token_embedding, &w.output_norm, &w.output, &w.rope_freqs}) check_computable(*t);
   for (const LayerWeights& l : w.layers) {
@@ -307,6 +313,8 @@ CpuBackend::CpuBackend(const Model& model, CpuBackendOptions options) : model_(m
   }
   inv_freq_ = rope_inv_freq(model.config(), w);
 }
+
+CpuBackend::~CpuBackend() = default;
 
 std::unique_ptr<SequenceCache> CpuBackend::new_sequence_cache() const {
   return std::make_unique<ContiguousSequenceCache>(model_.config(), options_.kv_type);
@@ -338,7 +346,7 @@ void CpuBackend::forward(const int32_t* tokens, int n_tokens, const int32_t* pos
     const RopeTable rope = rope_table(inv_freq_, positions, n);
 
     for (int64_t i = 0; i < c.n_layers(); ++i) {
-      const LayerStep step{c, c.layers[sz(i)], w.layers[sz(i)], i, n};
+      const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], i, n};
       // Attention (or deci's linear map, or nothing), then the residual.
       switch (step.l.attention) {
         case AttentionKind::Normal: step.attention(x.data(), positions, rope, cache, first_slot); break;
@@ -358,7 +366,7 @@ void CpuBackend::forward(const int32_t* tokens, int n_tokens, const int32_t* pos
     const float* rows = x.data() + (n - n_out) * hidden;
     std::vector<float> xn(sz(n_out * hidden));
     rms_norm(rows, weight_vector(w.output_norm), n_out, hidden, c.rms_eps, xn.data());
-    matmul(w.output, xn.data(), n_out, logits_out);
+    matmul(*pool_, w.output, xn.data(), n_out, logits_out);
   } catch (...) {
     cache.truncate(first_slot);
     throw;

