@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -108,10 +109,22 @@ class PieceTable {
     std::string_view text;
     TokenId id = -1;
   };
-  // FNV-1a over the bytes, then a multiplicative mix so the low bits are usable.
+  // Eight bytes per step (the tail zero-padded, the length mixed in), then a final mix so
+  // the low bits are usable.
   static uint64_t hash(std::string_view text) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ text.size();
+    size_t pos = 0;
+    for (; pos + 8 <= text.size(); pos += 8) {
+      uint64_t chunk;
+      std::memcpy(&chunk, text.data() + pos, 8);
+      h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
+      h ^= h >> 32;
+    }
+    if (pos < text.size()) {
+      uint64_t chunk = 0;
+      std::memcpy(&chunk, text.data() + pos, text.size() - pos);
+      h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
+    }
     return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull >> 16;
   }
   std::vector<Slot> slots_;
