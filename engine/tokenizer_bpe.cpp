@@ -1,8 +1,8 @@
 // Encoding: special-token partition, pre-tokenization, BPE merges, byte fallback.
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <string>
-#include <unordered_map>
 
 #include "engine/tokenizer.hpp"
 #include "engine/tokenizer_impl.hpp"
@@ -83,24 +83,72 @@ thread_local BpeScratch scratch;
 
 // Ids of recently merged pre-tokens, per thread and per tokenizer: words repeat, merging is
 // the expensive part. Bounded; cleared when full or when another tokenizer uses the thread.
-struct WordCache {
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
-  };
+// Open addressing over hash_bytes, words and ids in two flat arenas: nothing allocates per
+// word once the arenas have grown.
+class WordCache {
+ public:
   static constexpr size_t kMaxWordBytes = 128;
   static constexpr size_t kMaxWords = 1 << 16;
   static constexpr size_t kMaxIds = 1 << 20;
-  uint64_t owner = 0;
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, Hash, std::equal_to<>> words;
-  std::vector<TokenId> ids;  // words[w] = {offset, count} into ids
 
+  // Empties the cache when it is full or was filled by another tokenizer.
   void claim(uint64_t serial) {
-    if (owner == serial && words.size() < kMaxWords && ids.size() < kMaxIds) return;
-    words.clear();
-    ids.clear();
-    owner = serial;
+    if (owner_ == serial && words_ < kMaxWords && ids_.size() < kMaxIds) return;
+    slots_.assign(kInitialSlots, Slot{});
+    text_.clear();
+    ids_.clear();
+    words_ = 0;
+    owner_ = serial;
   }
+  // The cached ids of `word` (h = hash_bytes(word)), or false.
+  bool find(std::string_view word, uint64_t h, std::vector<TokenId>& out) const {
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      const Slot& slot = slots_[i];
+      if (slot.ids_count == 0) return false;
+      if (slot.hash == h && slot.text_bytes == word.size() &&
+          std::memcmp(text_.data() + slot.text_offset, word.data(), word.size()) == 0) {
+        out.insert(out.end(), ids_.begin() + slot.ids_offset, ids_.begin() + slot.ids_offset + slot.ids_count);
+        return true;
+      }
+    }
+  }
+  // Caches ids (at least one) for `word`, which is not cached yet.
+  void insert(std::string_view word, uint64_t h, const TokenId* ids, size_t count) {
+    if ((words_ + 1) * 2 > slots_.size()) grow();
+    Slot slot{h, static_cast<uint32_t>(text_.size()), static_cast<uint32_t>(ids_.size()),
+              static_cast<uint32_t>(word.size()), static_cast<uint32_t>(count)};
+    text_.append(word);
+    ids_.insert(ids_.end(), ids, ids + count);
+    place(slot);
+    ++words_;
+  }
+
+ private:
+  static constexpr size_t kInitialSlots = 1024;
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t text_offset = 0;
+    uint32_t ids_offset = 0;
+    uint32_t text_bytes = 0;
+    uint32_t ids_count = 0;  // 0: empty slot
+  };
+  void place(const Slot& slot) {
+    size_t i = slot.hash & (slots_.size() - 1);
+    while (slots_[i].ids_count != 0) i = (i + 1) & (slots_.size() - 1);
+    slots_[i] = slot;
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.size() * 2, Slot{});
+    for (const Slot& slot : old) {
+      if (slot.ids_count != 0) place(slot);
+    }
+  }
+  uint64_t owner_ = 0;
+  size_t words_ = 0;
+  std::vector<Slot> slots_;
+  std::string text_;
+  std::vector<TokenId> ids_;
 };
 thread_local WordCache word_cache;
 
@@ -225,30 +273,33 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) cons
 }
 
 void Tokenizer::Impl::encode_word(std::string_view word, std::vector<TokenId>& out) const {
+  if (word.size() > WordCache::kMaxWordBytes) {
+    if (ignore_merges) {
+      TokenId id = piece_ids.find(word);
+      if (id >= 0) {
+        out.push_back(id);
+        return;
+      }
+    }
+    bpe(word, out);
+    return;
+  }
+  const uint64_t h = hash_bytes(word);
   if (ignore_merges) {
-    TokenId id = piece_ids.find(word);
+    TokenId id = piece_ids.find(word, h);
     if (id >= 0) {
       out.push_back(id);
       return;
     }
   }
-  if (word.size() > WordCache::kMaxWordBytes) {
-    bpe(word, out);
-    return;
-  }
   WordCache& cache = word_cache;
   cache.claim(serial);
-  auto hit = cache.words.find(word);
-  if (hit != cache.words.end()) {
-    auto [offset, count] = hit->second;
-    out.insert(out.end(), cache.ids.begin() + offset, cache.ids.begin() + offset + count);
-    return;
-  }
+  if (cache.find(word, h, out)) return;
   size_t first = out.size();
   bpe(word, out);
-  auto offset = static_cast<uint32_t>(cache.ids.size());
-  cache.ids.insert(cache.ids.end(), out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-  cache.words.emplace(std::string(word), std::pair<uint32_t, uint32_t>(offset, static_cast<uint32_t>(out.size() - first)));
+  // A word with no ids (SentencePiece text whose unknowns fused into an earlier unk) is
+  // merged again next time: cheap, and it keeps an empty slot distinguishable.
+  if (out.size() > first) cache.insert(word, h, out.data() + first, out.size() - first);
 }
 
 void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vector<TokenId>& out) const {

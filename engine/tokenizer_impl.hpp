@@ -74,6 +74,25 @@ class PairTable {
   size_t size_ = 0;
 };
 
+// Hash of a byte string: eight bytes per step (the tail zero-padded, the length mixed in),
+// then a final mix so the low bits are usable.
+inline uint64_t hash_bytes(std::string_view text) {
+  uint64_t h = 0xcbf29ce484222325ull ^ text.size();
+  size_t pos = 0;
+  for (; pos + 8 <= text.size(); pos += 8) {
+    uint64_t chunk;
+    std::memcpy(&chunk, text.data() + pos, 8);
+    h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 32;
+  }
+  if (pos < text.size()) {
+    uint64_t chunk = 0;
+    std::memcpy(&chunk, text.data() + pos, text.size() - pos);
+    h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
+  }
+  return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull >> 16;
+}
+
 // Byte string -> token id. The strings are views into storage that outlives the table.
 class PieceTable {
  public:
@@ -83,7 +102,7 @@ class PieceTable {
     slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
     for (const auto& [text, id] : entries) {
-      uint64_t h = hash(text);
+      uint64_t h = hash_bytes(text);
       for (size_t i = h & mask_;; i = (i + 1) & mask_) {
         if (slots_[i].id < 0) {
           slots_[i] = Slot{h, text, id};
@@ -93,9 +112,10 @@ class PieceTable {
       }
     }
   }
-  TokenId find(std::string_view text) const {
+  TokenId find(std::string_view text) const { return find(text, hash_bytes(text)); }
+  // `h` is hash_bytes(text).
+  TokenId find(std::string_view text, uint64_t h) const {
     if (slots_.empty()) return -1;
-    uint64_t h = hash(text);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
       if (slot.id < 0) return -1;
@@ -109,24 +129,6 @@ class PieceTable {
     std::string_view text;
     TokenId id = -1;
   };
-  // Eight bytes per step (the tail zero-padded, the length mixed in), then a final mix so
-  // the low bits are usable.
-  static uint64_t hash(std::string_view text) {
-    uint64_t h = 0xcbf29ce484222325ull ^ text.size();
-    size_t pos = 0;
-    for (; pos + 8 <= text.size(); pos += 8) {
-      uint64_t chunk;
-      std::memcpy(&chunk, text.data() + pos, 8);
-      h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
-      h ^= h >> 32;
-    }
-    if (pos < text.size()) {
-      uint64_t chunk = 0;
-      std::memcpy(&chunk, text.data() + pos, text.size() - pos);
-      h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
-    }
-    return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull >> 16;
-  }
   std::vector<Slot> slots_;
   size_t mask_ = 0;
 };
