@@ -1,5 +1,7 @@
 // Encoding: special-token partition, pre-tokenization, BPE merges, byte fallback.
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -175,7 +177,58 @@ std::pair<TokenId, size_t> Tokenizer::Impl::match_special(std::string_view text,
   return best;
 }
 
+bool Tokenizer::Impl::bpe_short(std::string_view word, std::vector<TokenId>& out) const {
+  struct Part {
+    uint32_t start;
+    uint32_t bytes;
+    TokenId id;
+    int32_t rank;    // of merging this part with the next, INT32_MAX when they do not merge
+    TokenId merged;  // what they merge into
+  };
+  std::array<Part, kShortWordBytes> parts;
+  const auto count = static_cast<int32_t>(word.size());
+  for (int32_t i = 0; i < count; ++i) {
+    TokenId id = byte_ids[static_cast<unsigned char>(word[i])];
+    if (id < 0) return false;
+    parts[i] = {static_cast<uint32_t>(i), 1, id, INT32_MAX, -1};
+  }
+  auto rank_pair = [&](int32_t i) {
+    const Part& l = parts[i];
+    const Part& r = parts[i + 1];
+    const Merge* merge = nullptr;
+    if (l.bytes == 1 && r.bytes == 1) {
+      const Merge& m = byte_pair_merges[(static_cast<unsigned char>(word[l.start]) << 8) |
+                                        static_cast<unsigned char>(word[r.start])];
+      if (m.rank >= 0) merge = &m;
+    } else {
+      merge = merges.find(PairTable<Merge>::key(l.id, r.id));
+    }
+    parts[i].rank = merge ? merge->rank : INT32_MAX;
+    parts[i].merged = merge ? merge->result : -1;
+  };
+  int32_t live = count;
+  for (int32_t i = 0; i + 1 < live; ++i) rank_pair(i);
+  while (live > 1) {
+    // Lowest rank, leftmost on ties.
+    int32_t best = 0;
+    for (int32_t i = 1; i + 1 < live; ++i) {
+      if (parts[i].rank < parts[best].rank) best = i;
+    }
+    if (parts[best].rank == INT32_MAX) break;
+    parts[best].id = parts[best].merged;
+    parts[best].bytes += parts[best + 1].bytes;
+    for (int32_t i = best + 1; i + 1 < live; ++i) parts[i] = parts[i + 1];
+    --live;
+    parts[live - 1].rank = INT32_MAX;  // the last part has no right neighbour
+    if (best + 1 < live) rank_pair(best);
+    if (best > 0) rank_pair(best - 1);
+  }
+  for (int32_t i = 0; i < live; ++i) out.push_back(parts[i].id);
+  return true;
+}
+
 void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) const {
+  if (model == Model::byte_level && word.size() <= kShortWordBytes && bpe_short(word, out)) return;
   auto& symbols = scratch.symbols;
   // Initial symbols: bytes (byte-level) or characters (SentencePiece); at most one per byte.
   if (symbols.size() < word.size()) symbols.resize(word.size());
