@@ -47,14 +47,24 @@ std::vector<std::string> read_corpus(const std::string& path) {
   return documents;
 }
 
-void print_cpu_model() {
-  FILE* pipe = popen("lscpu 2>/dev/null | grep -m1 'Model name'", "r");
+// First line of a command's output, or `fallback`.
+std::string first_line_of(const char* command, const char* fallback) {
+  FILE* pipe = popen(command, "r");
   char line[256] = {0};
   if (pipe != nullptr) {
     if (std::fgets(line, sizeof line, pipe) == nullptr) line[0] = 0;
     pclose(pipe);
   }
-  std::printf("%s", line[0] ? line : "Model name: unknown\n");
+  std::string text = line[0] ? line : fallback;
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+// CPU model, date and load: the numbers are only comparable on the same machine and load.
+void print_machine() {
+  std::printf("%s\n", first_line_of("lscpu 2>/dev/null | grep -m1 'Model name'", "Model name: unknown").c_str());
+  std::printf("date: %s\n", first_line_of("date -u '+%Y-%m-%d %H:%M:%S UTC'", "unknown").c_str());
+  std::printf("load (/proc/loadavg): %s\n", first_line_of("cat /proc/loadavg", "unknown").c_str());
 }
 
 }  // namespace
@@ -81,7 +91,7 @@ int main(int argc, char** argv) {
       std::printf("%zu tokens\n", tokens);
       return 0;
     }
-    print_cpu_model();
+    print_machine();
     // Documents whose longest Llama 3 pre-token exceeds 128 bytes (runs of thousands of
     // spaces, emoji, CJK without spaces...) are the slow, pathological part: BPE is
     // O(n log n) in the pre-token and those bypass the word cache. Reported apart.
@@ -133,6 +143,7 @@ int main(int argc, char** argv) {
                   bytes / 1e6 / best_warm, tokens / 1e6 / best_warm, long_bytes / 1e6 / cold_long,
                   (bytes - long_bytes) / 1e6 / (cold - cold_long), bytes / 1e6 / best_decode);
     }
+    std::printf("\nload after (/proc/loadavg): %s\n", first_line_of("cat /proc/loadavg", "unknown").c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tokenizer_bench: %s\n", e.what());
     return 1;

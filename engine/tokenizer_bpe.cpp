@@ -177,7 +177,7 @@ std::pair<TokenId, size_t> Tokenizer::Impl::match_special(std::string_view text,
   return best;
 }
 
-bool Tokenizer::Impl::bpe_short(std::string_view word, std::vector<TokenId>& out) const {
+void Tokenizer::Impl::bpe_short(std::string_view word, std::vector<TokenId>& out) const {
   struct Part {
     uint32_t start;
     uint32_t bytes;
@@ -188,9 +188,7 @@ bool Tokenizer::Impl::bpe_short(std::string_view word, std::vector<TokenId>& out
   std::array<Part, kShortWordBytes> parts;
   const auto count = static_cast<int32_t>(word.size());
   for (int32_t i = 0; i < count; ++i) {
-    TokenId id = byte_ids[static_cast<unsigned char>(word[i])];
-    if (id < 0) return false;
-    parts[i] = {static_cast<uint32_t>(i), 1, id, INT32_MAX, -1};
+    parts[i] = {static_cast<uint32_t>(i), 1, byte_ids[static_cast<unsigned char>(word[i])], INT32_MAX, -1};
   }
   auto rank_pair = [&](int32_t i) {
     const Part& l = parts[i];
@@ -224,11 +222,13 @@ bool Tokenizer::Impl::bpe_short(std::string_view word, std::vector<TokenId>& out
     if (best > 0) rank_pair(best - 1);
   }
   for (int32_t i = 0; i < live; ++i) out.push_back(parts[i].id);
-  return true;
 }
 
 void Tokenizer::Impl::bpe(std::string_view word, std::vector<TokenId>& out) const {
-  if (model == Model::byte_level && word.size() <= kShortWordBytes && bpe_short(word, out)) return;
+  if (model == Model::byte_level && word.size() <= kShortWordBytes) {
+    bpe_short(word, out);
+    return;
+  }
   auto& symbols = scratch.symbols;
   // Initial symbols: bytes (byte-level) or characters (SentencePiece); at most one per byte.
   if (symbols.size() < word.size()) symbols.resize(word.size());

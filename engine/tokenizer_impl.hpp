@@ -179,10 +179,10 @@ struct Tokenizer::Impl {
   // One pre-token: whole-word lookup (ignore_merges), the word cache, then bpe.
   void encode_word(std::string_view word, std::vector<TokenId>& out) const;
   void bpe(std::string_view word, std::vector<TokenId>& out) const;
-  // Byte-level words up to kShortWordBytes: the lowest-ranked pair found by scanning a small
-  // array, cheaper than queues at this size. False (nothing appended) when a byte has no token.
+  // Byte-level words up to kShortWordBytes (every byte has a token, checked at load): the
+  // lowest-ranked pair found by scanning a small array, cheaper than queues at this size.
   static constexpr size_t kShortWordBytes = 32;
-  bool bpe_short(std::string_view word, std::vector<TokenId>& out) const;
+  void bpe_short(std::string_view word, std::vector<TokenId>& out) const;
 };
 
 }  // namespace ragent::engine
