@@ -27,10 +27,12 @@ struct Symbol {
 // a min-heap of the ranks that have a bucket. A rank is popped once with all its pairs, which
 // then merge left to right; text that repeats (runs of spaces, repeated characters) shares
 // few ranks, so the heap stays far smaller than one entry per pair. Entries are never updated
-// in place: a changed pair is added again and the caller skips stale ones.
+// in place: a changed pair is added again and the caller skips stale ones. The bucket heads
+// are indexed by rank (4 bytes per merge of the vocabulary, per thread, once used).
 class RankBuckets {
  public:
   void clear() {
+    for (int32_t rank : ranks_) head_[static_cast<size_t>(rank)] = -1;  // a word cut short by an exception
     ranks_.clear();
     entries_.clear();
   }
