@@ -41,10 +41,7 @@ class RankBuckets {
   void add(int32_t rank, int32_t symbol) {
     if (static_cast<size_t>(rank) >= head_.size()) head_.resize(static_cast<size_t>(rank) + 1, -1);
     int32_t& head = head_[static_cast<size_t>(rank)];
-    if (head < 0) {
-      ranks_.push_back(rank);
-      std::push_heap(ranks_.begin(), ranks_.end(), std::greater<>());
-    }
+    if (head < 0) push_rank(rank);
     entries_.push_back({symbol, head});
     head = static_cast<int32_t>(entries_.size()) - 1;
   }
@@ -70,6 +67,10 @@ class RankBuckets {
     int32_t symbol;
     int32_t next;  // next entry of the same rank, -1 at the end
   };
+  void push_rank(int32_t rank) {
+    ranks_.push_back(rank);
+    std::push_heap(ranks_.begin(), ranks_.end(), std::greater<>());
+  }
   std::vector<int32_t> ranks_;   // min-heap; each rank at most once
   std::vector<Entry> entries_;
   std::vector<int32_t> head_;    // rank -> first entry, -1: no bucket (all -1 between words)
