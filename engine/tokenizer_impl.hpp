@@ -74,7 +74,7 @@ class PairTable {
   size_t size_ = 0;
 };
 
-// Hash of a byte string: eight bytes per step (the tail zero-padded, the length mixed in),
+// Hash of a byte string: eight bytes per step (the tail zero-extended, the length mixed in),
 // then a final mix so the low bits are usable.
 inline uint64_t hash_bytes(std::string_view text) {
   uint64_t h = 0xcbf29ce484222325ull ^ text.size();
@@ -85,9 +85,15 @@ inline uint64_t hash_bytes(std::string_view text) {
     h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
     h ^= h >> 32;
   }
-  if (pos < text.size()) {
+  if (const size_t rest = text.size() - pos; rest != 0) {
     uint64_t chunk = 0;
-    std::memcpy(&chunk, text.data() + pos, text.size() - pos);
+    if (text.size() >= 8) {
+      // The last eight bytes, shifted so only the ones not hashed yet remain: one load.
+      std::memcpy(&chunk, text.data() + text.size() - 8, 8);
+      chunk >>= 8 * (8 - rest);
+    } else {
+      for (size_t k = 0; k < rest; ++k) chunk |= uint64_t{static_cast<unsigned char>(text[pos + k])} << (8 * k);
+    }
     h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
   }
   return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull >> 16;
