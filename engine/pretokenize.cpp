@@ -216,7 +216,10 @@ void pretokenize(PreTokenizerKind kind, std::string_view text,
   }
 }
 
-size_t utf8_sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes) {
+namespace {
+
+// utf8_sequence_at, inlined into the validation loop.
+inline size_t sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   uint32_t b = s[pos];
@@ -249,6 +252,12 @@ size_t utf8_sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes
   return need + 1;
 }
 
+}  // namespace
+
+size_t utf8_sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes) {
+  return sequence_at(text, pos, invalid_bytes);
+}
+
 std::optional<std::string> replace_invalid_utf8(std::string_view text) {
   size_t pos = 0;
   size_t invalid = 0;
@@ -262,7 +271,7 @@ std::optional<std::string> replace_invalid_utf8(std::string_view text) {
         continue;
       }
     }
-    size_t len = utf8_sequence_at(text, pos, &invalid);
+    size_t len = sequence_at(text, pos, &invalid);
     if (len == 0) break;
     pos += len;
   }
@@ -270,7 +279,7 @@ std::optional<std::string> replace_invalid_utf8(std::string_view text) {
   std::string out(text.substr(0, pos));
   out.reserve(text.size() + 16);
   while (pos < text.size()) {
-    size_t len = utf8_sequence_at(text, pos, &invalid);
+    size_t len = sequence_at(text, pos, &invalid);
     if (len == 0) {
       out += "\xEF\xBF\xBD";
       pos += invalid;
