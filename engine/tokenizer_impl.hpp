@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -73,6 +74,31 @@ class PairTable {
   size_t size_ = 0;
 };
 
+// Hash of a byte string: eight bytes per step (the tail zero-extended, the length mixed in),
+// then a final mix so the low bits are usable.
+inline uint64_t hash_bytes(std::string_view text) {
+  uint64_t h = 0xcbf29ce484222325ull ^ text.size();
+  size_t pos = 0;
+  for (; pos + 8 <= text.size(); pos += 8) {
+    uint64_t chunk;
+    std::memcpy(&chunk, text.data() + pos, 8);
+    h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 32;
+  }
+  if (const size_t rest = text.size() - pos; rest != 0) {
+    uint64_t chunk = 0;
+    if (text.size() >= 8) {
+      // The last eight bytes, shifted so only the ones not hashed yet remain: one load.
+      std::memcpy(&chunk, text.data() + text.size() - 8, 8);
+      chunk >>= 8 * (8 - rest);
+    } else {
+      for (size_t k = 0; k < rest; ++k) chunk |= uint64_t{static_cast<unsigned char>(text[pos + k])} << (8 * k);
+    }
+    h = (h ^ chunk) * 0x9E3779B97F4A7C15ull;
+  }
+  return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull >> 16;
+}
+
 // Byte string -> token id. The strings are views into storage that outlives the table.
 class PieceTable {
  public:
@@ -82,7 +108,7 @@ class PieceTable {
     slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
     for (const auto& [text, id] : entries) {
-      uint64_t h = hash(text);
+      uint64_t h = hash_bytes(text);
       for (size_t i = h & mask_;; i = (i + 1) & mask_) {
         if (slots_[i].id < 0) {
           slots_[i] = Slot{h, text, id};
@@ -92,9 +118,10 @@ class PieceTable {
       }
     }
   }
-  TokenId find(std::string_view text) const {
+  TokenId find(std::string_view text) const { return find(text, hash_bytes(text)); }
+  // `h` is hash_bytes(text).
+  TokenId find(std::string_view text, uint64_t h) const {
     if (slots_.empty()) return -1;
-    uint64_t h = hash(text);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
       if (slot.id < 0) return -1;
@@ -108,12 +135,6 @@ class PieceTable {
     std::string_view text;
     TokenId id = -1;
   };
-  // FNV-1a over the bytes, then a multiplicative mix so the low bits are usable.
-  static uint64_t hash(std::string_view text) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-    return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull >> 16;
-  }
   std::vector<Slot> slots_;
   size_t mask_ = 0;
 };
@@ -164,6 +185,10 @@ struct Tokenizer::Impl {
   // One pre-token: whole-word lookup (ignore_merges), the word cache, then bpe.
   void encode_word(std::string_view word, std::vector<TokenId>& out) const;
   void bpe(std::string_view word, std::vector<TokenId>& out) const;
+  // Byte-level words up to kShortWordBytes (every byte has a token, checked at load): the
+  // lowest-ranked pair found by scanning a small array, cheaper than queues at this size.
+  static constexpr size_t kShortWordBytes = 32;
+  void bpe_short(std::string_view word, std::vector<TokenId>& out) const;
 };
 
 }  // namespace ragent::engine
