@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   ragent::cli::add_inspect(app);
   ragent::cli::add_tokenize(app);
   ragent::cli::add_quantize(app);
+  ragent::cli::add_generate(app);
+  ragent::cli::add_chat(app);
 
   try {
     app.parse(argc, argv);

@@ -109,27 +109,33 @@ bool same_output(const Result& a, const Result& b) {
   return a.tokens == b.tokens && a.text == b.text && a.final_event.reason == b.final_event.reason;
 }
 
-// Collects one request's events (on the engine thread); wait() blocks the test thread.
+// Collects one request's events (on the engine thread); wait() blocks the test thread. The
+// callback shares the state, so the engine thread may finish set_value after wait() returned.
 struct Collector {
-  Result result;
-  std::promise<void> done;
-  std::function<void(const GenerationEvent&)> on_token;  // optional hook
+  struct Shared {
+    Result result;
+    std::promise<void> done;
+    std::function<void(const GenerationEvent&)> on_token;  // optional hook
+  };
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+  Result& result = shared->result;
+  std::function<void(const GenerationEvent&)>& on_token = shared->on_token;
 
   GenerationCallback callback() {
-    return [this](const GenerationEvent& e) {
-      result.text += e.text;
+    return [s = shared](const GenerationEvent& e) {
+      s->result.text += e.text;
       if (e.finished()) {
-        result.final_event = e;
-        done.set_value();
+        s->result.final_event = e;
+        s->done.set_value();
         return;
       }
-      result.tokens.push_back(e.token);
-      if (on_token) on_token(e);
+      s->result.tokens.push_back(e.token);
+      if (s->on_token) s->on_token(e);
     };
   }
   Result wait() {
-    done.get_future().wait();
-    return result;
+    shared->done.get_future().wait();
+    return shared->result;
   }
 };
 
