@@ -50,11 +50,10 @@ struct StreamWaiterFor final : StreamWaiter {
 
 struct GenerationStream::State {
   State(asio::any_io_executor executor, CancellationToken token)
-      : strand(asio::make_strand(executor)), cancellation(std::move(token)), caller_busy(std::move(executor)) {}
+      : strand(asio::make_strand(std::move(executor))), cancellation(std::move(token)) {}
 
   // Both run on the strand.
   void deliver(GenerationEvent event) {
-    if (event.finished()) caller_busy.reset();  // nothing more will be posted
     if (waiter) {
       auto w = std::move(waiter);
       hand_out(*w, std::move(event));
@@ -83,8 +82,18 @@ struct GenerationStream::State {
   std::deque<GenerationEvent> events;   // arrived, not yet taken
   std::unique_ptr<StreamWaiter> waiter;  // a next() waiting for an event
   bool ended = false;                    // the finished event has been taken
-  // Keeps the caller's io_context running (and so alive) until the final event is posted.
-  asio::executor_work_guard<asio::any_io_executor> caller_busy;
+};
+
+// The engine-side callback of a stream: posts each event to the stream's strand. It keeps the
+// caller's io_context busy (so running, and by the contract alive) until the scheduler drops
+// it, and it lets go of the State first: nothing the engine thread destroys then still refers
+// to that io_context.
+struct StreamSink {
+  void operator()(const GenerationEvent& event) const {
+    asio::post(state->strand, [s = state, event]() mutable { s->deliver(std::move(event)); });
+  }
+  asio::executor_work_guard<asio::any_io_executor> caller_busy;  // destroyed after `state`
+  std::shared_ptr<GenerationStream::State> state;
 };
 
 GenerationStream& GenerationStream::operator=(GenerationStream&& other) noexcept {
@@ -178,10 +187,8 @@ void Engine::submit(GenerationRequest request, GenerationCallback on_event) {
 }
 
 GenerationStream Engine::stream(GenerationRequest request, asio::any_io_executor executor) {
-  auto state = std::make_shared<GenerationStream::State>(std::move(executor), request.cancellation);
-  submit(std::move(request), [state](const GenerationEvent& event) {
-    asio::post(state->strand, [state, event]() mutable { state->deliver(std::move(event)); });
-  });
+  auto state = std::make_shared<GenerationStream::State>(executor, request.cancellation);
+  submit(std::move(request), StreamSink{asio::make_work_guard(executor), state});
   return GenerationStream(std::move(state));
 }
 

@@ -74,8 +74,10 @@ class Engine {
   // shutdown().
   void submit(GenerationRequest request, GenerationCallback on_event);
 
-  // As submit, delivering events through the returned stream. The execution context of
-  // `executor` must outlive the request (its final event is posted there).
+  // As submit, delivering events through the returned stream. Until the request has ended
+  // and the engine has let go of it, the stream counts as work on `executor`, so its
+  // io_context::run() does not return before then; the context must not be destroyed earlier
+  // (for example after stop() while a request still runs).
   GenerationStream stream(GenerationRequest request, boost::asio::any_io_executor executor);
 
   // Stops taking requests, ends every pending and active one with FinishReason::error ("engine
