@@ -6,6 +6,7 @@
 //   submit(request, callback)   the callback runs ON THE ENGINE THREAD, between forward passes:
 //                               keep it short, never block in it, and post elsewhere for real
 //                               work. It must not call back into the Engine's shutdown().
+//                               If it throws, its request ends without further events.
 //   stream(request, executor)   a GenerationStream whose next() a Boost.Asio coroutine
 //                               co_awaits; events are posted to (a strand of) `executor`, so
 //                               the caller's io_context thread never blocks.

@@ -6,11 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -370,6 +373,18 @@ TEST_F(EngineTest, BadRequestFailsAloneWhileOthersComplete) {
   EXPECT_EQ(r3.final_event.reason, FinishReason::error);
   EXPECT_TRUE(same_output(good.wait(), solo));
   EXPECT_TRUE(same_output(run(*engine, greedy(prompt_of(10, 6), 8)), solo)) << "the engine goes on serving";
+}
+
+TEST_F(EngineTest, ThrowingCallbackEndsOnlyItsRequest) {
+  auto engine = make_engine();
+  const Result solo = run(*engine, greedy(prompt_of(6, 2), 6));
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  engine->submit(greedy(prompt_of(6, 1), 1000000), [calls](const GenerationEvent&) {
+    ++*calls;
+    throw std::runtime_error("listener gone");
+  });
+  EXPECT_TRUE(same_output(run(*engine, greedy(prompt_of(6, 2), 6)), solo));
+  EXPECT_EQ(calls->load(), 1) << "no events after the throw";
 }
 
 TEST_F(EngineTest, SeededSamplingIsReproducible) {
