@@ -1,7 +1,8 @@
 // ragent chat -m MODEL: an interactive chat on stdin/stdout. Each line is a user message; the
 // model's answer streams back, thinking dimmed on a terminal (or marked "[thinking]" when
 // stdout is not one). /think and /no_think switch thinking mode, /reset clears the history,
-// end of input quits. Speeds of each turn go to stderr.
+// end of input quits. Ctrl-C stops the answer being written (what was shown stays in the
+// history); at the prompt it quits. Speeds of each turn go to stderr.
 #include <unistd.h>
 
 #include <cstdio>
@@ -81,6 +82,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--system", opts->system, "system message");
   add_sampling_options(*cmd, opts->sampling);
   cmd->callback([opts] {
+    catch_interrupts();
     LoadedModel loaded = load_model(opts->model);
     const auto format = pick_chat_format(loaded, opts->chat_format);
     const bool terminal_in = isatty(STDIN_FILENO) != 0, terminal_out = isatty(STDOUT_FILENO) != 0;
@@ -134,6 +136,7 @@ void add_chat(CLI::App& app) {
         history.pop_back();
         continue;
       }
+      if (final_event.reason == engine::FinishReason::cancelled) std::fprintf(stderr, "(stopped)\n");
       engine::ChatMessage reply = chat_message(engine::ChatRole::assistant, printer.content);
       if (!printer.thinking.empty()) reply.thinking = printer.thinking;
       reply.tool_calls = printer.calls;

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ragent::cli::ExitStatus& status) {
+    return status.code;
   } catch (const std::exception& e) {
     std::cerr << "ragent: error: " << e.what() << "\n";
     return 1;

@@ -1,5 +1,8 @@
 #include "runtime/cli/model_runner.hpp"
 
+#include <signal.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +22,10 @@ namespace ragent::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+std::atomic<bool> interrupted{false};  // set by the SIGINT handler
+
+extern "C" void on_interrupt(int) { interrupted.store(true); }
 
 uint64_t model_bytes(const fs::path& path) {
   if (!fs::is_directory(path)) return fs::file_size(path);
@@ -99,11 +106,21 @@ engine::ChatFormat pick_chat_format(const LoadedModel& loaded, const std::string
   return engine::detect_chat_format(loaded.chat_template, engine::model_arch_name(loaded.model->config().arch));
 }
 
+void catch_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: a read from the terminal returns, so chat can quit
+  sigaction(SIGINT, &action, nullptr);
+}
+
 engine::GenerationEvent run_to_end(engine::Engine& engine, engine::GenerationRequest request,
                                    const std::function<void(const engine::GenerationEvent&)>& on_event) {
   // Shared with the callback: the engine thread may still be inside set_value when we return.
   auto final_event = std::make_shared<std::promise<engine::GenerationEvent>>();
   auto done = final_event->get_future();
+  const engine::CancellationToken cancellation = request.cancellation;
+  interrupted.store(false);
   engine.submit(std::move(request), [final_event, &on_event](const engine::GenerationEvent& event) {
     if (!event.finished()) {
       on_event(event);
@@ -112,6 +129,9 @@ engine::GenerationEvent run_to_end(engine::Engine& engine, engine::GenerationReq
     on_event(event);  // before set_value: after it, on_event may be gone
     final_event->set_value(event);
   });
+  while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (interrupted.exchange(false)) cancellation.cancel();
+  }
   return done.get();
 }
 

@@ -43,8 +43,12 @@ LoadedModel load_model(const std::string& path);
 // `name` when given (chat_format_from_name), else detected from the template and architecture.
 engine::ChatFormat pick_chat_format(const LoadedModel& loaded, const std::string& name);
 
+// Ctrl-C (SIGINT) from now on cancels the request run_to_end is waiting for instead of killing
+// the process. Call before loading the model.
+void catch_interrupts();
+
 // Submits `request`, calls on_event for every event (on the engine thread), and returns the
-// final event once it has arrived.
+// final event once it has arrived. An interrupt cancels the request (FinishReason::cancelled).
 engine::GenerationEvent run_to_end(engine::Engine& engine, engine::GenerationRequest request,
                                    const std::function<void(const engine::GenerationEvent&)>& on_event);
 

@@ -49,10 +49,11 @@ struct RagentRun {
 };
 
 // Runs the binary with `input` on stdin, keeping stdout and stderr apart.
-RagentRun run_ragent(const std::string& args, const std::string& input = "") {
+// `launcher` goes before the binary (e.g. a `timeout` command).
+RagentRun run_ragent(const std::string& args, const std::string& input = "", const std::string& launcher = "") {
   const fs::path in_file = temp_dir() / "stdin.txt", err_file = temp_dir() / "stderr.txt";
   std::ofstream(in_file, std::ios::binary) << input;
-  std::string command = RAGENT_BINARY_DIR;
+  std::string command = launcher + RAGENT_BINARY_DIR;
   command.append("/ragent ").append(args).append(" <").append(in_file.string()).append(" 2>").append(err_file.string());
   RagentRun run;
   FILE* pipe = popen(command.c_str(), "r");
@@ -198,6 +199,17 @@ TEST(CliGenerate, SeededSamplingRepeatsAndErrorsExitWithOne) {
   r = run_ragent("generate -m '" + model.string() + "'");  // no prompt
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--prompt"), std::string::npos) << r.err;
+}
+
+TEST(CliGenerate, InterruptStopsGenerationWithStatus130) {
+  REQUIRE_TOKENIZER();
+  const fs::path model = write_llama31_vocab_model();
+  // SIGINT after 3 s, long before 2,000 tokens (the model's context) are written. (Without
+  // the handler the process would die of the signal, printing no speeds.)
+  const RagentRun stopped = run_ragent("generate --raw --ignore-eos -n 100000 --temp 0 -m '" + model.string() + "' -p 'Count:'", "",
+                                       "timeout --preserve-status -s INT 3 ");
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_NE(stopped.err.find("(finish: cancelled)"), std::string::npos) << stopped.err;
 }
 
 // Prompt sizes of each turn, from the "[prompt N tokens ..." lines on stderr.
