@@ -15,6 +15,9 @@
 //   auto stream = engine.stream(std::move(request), co_await asio::this_coro::executor);
 //   while (auto event = co_await stream.next()) std::cout << event->text;
 //
+// Each request keeps its keys and values in its own backend SequenceCache for now; the paged
+// cache with prefix sharing (engine/kv_cache.hpp) is not wired in yet.
+//
 // Thread safety: submit, stream and shutdown may be called from any thread.
 #pragma once
 
