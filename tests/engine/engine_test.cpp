@@ -435,6 +435,38 @@ TEST_F(EngineTest, AwaitableStreamOnAnotherThreadGetsTheSameEvents) {
   EXPECT_EQ(got.final_event.stats.generated_tokens, 9);
 }
 
+TEST_F(EngineTest, AwaitableStreamsOnATwoThreadIoContextEachEqualTheirSoloRun) {
+  auto engine = make_engine(/*chunk=*/8);
+  std::vector<GenerationRequest> requests;
+  std::vector<Result> solo;
+  for (int i = 0; i < 3; ++i) {
+    requests.push_back(greedy(prompt_of(6 + 9 * i, i), 7 + i));
+    solo.push_back(run(*engine, requests.back()));
+  }
+  asio::io_context io(2);
+  std::vector<Result> got(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    asio::co_spawn(
+        io,
+        [&, i]() -> asio::awaitable<void> {
+          auto stream = engine->stream(requests[i], co_await asio::this_coro::executor);
+          while (auto event = co_await stream.next()) {
+            got[i].text += event->text;
+            if (event->finished()) {
+              got[i].final_event = *event;
+            } else {
+              got[i].tokens.push_back(event->token);
+            }
+          }
+        },
+        asio::detached);
+  }
+  std::thread second([&] { io.run(); });
+  io.run();
+  second.join();
+  for (size_t i = 0; i < requests.size(); ++i) EXPECT_TRUE(same_output(got[i], solo[i])) << "request " << i;
+}
+
 TEST_F(EngineTest, DroppingAStreamCancelsItsRequest) {
   auto engine = make_engine();
   asio::io_context io;
