@@ -6,8 +6,15 @@
 
 namespace ragent::cli {
 
+// Thrown by a subcommand to end the process with `code` after unwinding (main returns it).
+struct ExitStatus {
+  int code = 0;
+};
+
 void add_inspect(CLI::App& app);     // ragent inspect MODEL
 void add_tokenize(CLI::App& app);    // ragent tokenize / ragent detokenize
 void add_quantize(CLI::App& app);    // ragent quantize IN OUT TYPE
+void add_generate(CLI::App& app);    // ragent generate -m MODEL -p PROMPT
+void add_chat(CLI::App& app);        // ragent chat -m MODEL
 
 }  // namespace ragent::cli

@@ -14,11 +14,15 @@ int main(int argc, char** argv) {
   ragent::cli::add_inspect(app);
   ragent::cli::add_tokenize(app);
   ragent::cli::add_quantize(app);
+  ragent::cli::add_generate(app);
+  ragent::cli::add_chat(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ragent::cli::ExitStatus& status) {
+    return status.code;
   } catch (const std::exception& e) {
     std::cerr << "ragent: error: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,98 @@
+// The engine's public API: an Engine owns one Backend and one thread that runs the scheduler
+// (engine/scheduler.hpp: continuous batching, chunked prefill) over every request submitted to
+// it. Requests and events are described in engine/generation.hpp.
+//
+// Two ways to receive a request's events, both in order and ending with one finished() event:
+//   submit(request, callback)   the callback runs ON THE ENGINE THREAD, between forward passes:
+//                               keep it short, never block in it, and post elsewhere for real
+//                               work. It must not call back into the Engine's shutdown().
+//                               If it throws, its request ends without further events.
+//   stream(request, executor)   a GenerationStream whose next() a Boost.Asio coroutine
+//                               co_awaits; events are posted to (a strand of) `executor`, so
+//                               the caller's io_context thread never blocks.
+//
+//   engine::Engine engine(model, std::make_unique<engine::CpuBackend>(model), tokenizer);
+//   auto stream = engine.stream(std::move(request), co_await asio::this_coro::executor);
+//   while (auto event = co_await stream.next()) std::cout << event->text;
+//
+// Each request keeps its keys and values in its own backend SequenceCache for now; the paged
+// cache with prefix sharing (engine/kv_cache.hpp) is not wired in yet.
+//
+// Thread safety: submit, stream and shutdown may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "engine/backend.hpp"
+#include "engine/generation.hpp"
+#include "engine/model.hpp"
+#include "engine/tokenizer.hpp"
+
+namespace ragent::engine {
+
+struct EngineOptions {
+  // Prompt tokens forwarded per scheduler step, all prefilling requests together: the most a
+  // long prompt delays the other requests' next token.
+  int32_t prefill_chunk_tokens = 256;
+};
+
+// The events of one request, for a coroutine. Move-only. Destroying the stream (or cancel())
+// cancels the request if it has not finished.
+class GenerationStream {
+ public:
+  GenerationStream(GenerationStream&&) noexcept = default;
+  GenerationStream& operator=(GenerationStream&&) noexcept;
+  ~GenerationStream();
+
+  // The next event; std::nullopt after the finished event has been returned. Completes on the
+  // awaiting coroutine's executor. One next() at a time per stream.
+  boost::asio::awaitable<std::optional<GenerationEvent>> next();
+  void cancel();
+
+  struct State;  // the queue, on a strand of the caller's executor
+
+ private:
+  friend class Engine;
+  explicit GenerationStream(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+class Engine {
+ public:
+  // Starts the engine thread. `model` (for the vocabulary and context sizes) must outlive the
+  // engine; `backend` runs it; `tokenizer` turns tokens into text and gives the default stop
+  // tokens. Throws EngineError for invalid options.
+  Engine(const Model& model, std::unique_ptr<Backend> backend, Tokenizer tokenizer, EngineOptions options = {});
+  ~Engine();  // shutdown()
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a request; it joins the running batch at the next scheduler step. Problems with the
+  // request itself (empty prompt, bad token id, bad sampler parameters, prompt longer than the
+  // context) arrive as a finished event with FinishReason::error. Throws EngineError only after
+  // shutdown().
+  void submit(GenerationRequest request, GenerationCallback on_event);
+
+  // As submit, delivering events through the returned stream. Until the request has ended
+  // and the engine has let go of it, the stream counts as work on `executor`, so its
+  // io_context::run() does not return before then; the context must not be destroyed earlier
+  // (for example after stop() while a request still runs).
+  GenerationStream stream(GenerationRequest request, boost::asio::any_io_executor executor);
+
+  // Stops taking requests, ends every pending and active one with FinishReason::error ("engine
+  // shut down"), and joins the engine thread. Idempotent.
+  void shutdown();
+
+  const Tokenizer& tokenizer() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ragent::engine

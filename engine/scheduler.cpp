@@ -1,0 +1,209 @@
+#include "engine/scheduler.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "engine/stop_matcher.hpp"
+
+namespace ragent::engine {
+namespace {
+
+double elapsed_ms(Scheduler::Clock::time_point from, Scheduler::Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+}  // namespace
+
+struct Scheduler::Sequence {
+  Sequence(GenerationRequest r, GenerationCallback callback, const Tokenizer& tokenizer)
+      : request(std::move(r)), on_event(std::move(callback)), decoder(tokenizer), stops(request.stop_strings) {}
+
+  GenerationRequest request;
+  GenerationCallback on_event;
+  StreamDecoder decoder;
+  StopMatcher stops;
+  std::vector<TokenId> stop_tokens;
+  std::unique_ptr<SequenceCache> cache;
+  std::unique_ptr<SamplerChain> sampler;
+  std::vector<float> logits;  // the last forwarded token's row
+
+  int32_t prefilled_tokens = 0;  // prompt tokens in the cache
+  TokenId next_input = -1;       // the last sampled token, forwarded next step
+  int32_t generated_tokens = 0;
+  bool done = false;
+
+  Clock::time_point submitted, admitted, first_token;
+
+  bool in_prefill() const { return prefilled_tokens < static_cast<int32_t>(request.prompt.size()); }
+};
+
+Scheduler::Scheduler(Backend& backend, const Tokenizer& tokenizer, int64_t vocab_size, int64_t context_length_tokens,
+                     SchedulerOptions options)
+    : backend_(backend),
+      tokenizer_(tokenizer),
+      vocab_size_(vocab_size),
+      context_length_tokens_(context_length_tokens),
+      options_(options) {
+  if (options_.prefill_chunk_tokens < 1) throw EngineError("prefill_chunk_tokens must be at least 1");
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::admit(GenerationRequest request, GenerationCallback on_event, Clock::time_point submitted) {
+  auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_event), tokenizer_);
+  seq->submitted = submitted;
+  seq->admitted = Clock::now();
+  try {
+    const auto& req = seq->request;
+    if (req.prompt.empty()) throw EngineError("the prompt has no tokens");
+    if (static_cast<int64_t>(req.prompt.size()) >= context_length_tokens_) {
+      throw EngineError("the prompt has " + std::to_string(req.prompt.size()) + " tokens; the model's context holds " +
+                        std::to_string(context_length_tokens_) + " (prompt and output together)");
+    }
+    if (req.max_tokens < 1) throw EngineError("max_tokens must be at least 1, got " + std::to_string(req.max_tokens));
+    if (req.stop_tokens) {
+      seq->stop_tokens = *req.stop_tokens;
+    } else {
+      if (tokenizer_.eos() >= 0) seq->stop_tokens.push_back(tokenizer_.eos());
+      if (auto eot = tokenizer_.eot()) seq->stop_tokens.push_back(*eot);
+    }
+    seq->sampler = make_sampler_chain(req.sampling);
+    for (TokenId t : req.prompt) seq->sampler->accept(t);
+    seq->cache = backend_.new_sequence_cache();
+    seq->logits.resize(static_cast<size_t>(vocab_size_));
+  } catch (const std::exception& e) {
+    finish(*seq, FinishReason::error, e.what());
+    return;
+  }
+  sequences_.push_back(std::move(seq));
+}
+
+void Scheduler::step() {
+  for (auto& seq : sequences_) {
+    if (!seq->done && seq->request.cancellation.cancelled()) finish(*seq, FinishReason::cancelled);
+  }
+  execute(plan_step());
+  std::erase_if(sequences_, [](const auto& seq) { return seq->done; });
+}
+
+void Scheduler::fail_all(std::string_view why) {
+  for (auto& seq : sequences_) {
+    if (!seq->done) finish(*seq, FinishReason::error, std::string(why));
+  }
+  sequences_.clear();
+}
+
+// Decode tokens first (one per generating sequence), then whole prompt chunks while the
+// budget lasts. Chunks start at multiples of the chunk size within each prompt.
+std::vector<Scheduler::WorkItem> Scheduler::plan_step() {
+  std::vector<WorkItem> work;
+  for (auto& seq : sequences_) {
+    if (!seq->done && !seq->in_prefill()) work.push_back({seq.get(), 1, true});
+  }
+  int32_t budget = options_.prefill_chunk_tokens;
+  for (auto& seq : sequences_) {
+    if (seq->done || !seq->in_prefill()) continue;
+    const int32_t remaining = static_cast<int32_t>(seq->request.prompt.size()) - seq->prefilled_tokens;
+    const int32_t chunk = std::min(options_.prefill_chunk_tokens, remaining);
+    if (chunk > budget) break;  // arrival order: later prompts wait rather than overtake
+    budget -= chunk;
+    work.push_back({seq.get(), chunk, chunk == remaining});
+  }
+  return work;
+}
+
+// The one place a step touches the backend: one forward per work item for now.
+void Scheduler::execute(const std::vector<WorkItem>& work) {
+  for (const WorkItem& item : work) {
+    Sequence& seq = *item.sequence;
+    try {
+      forward(item);
+    } catch (const std::exception& e) {
+      finish(seq, FinishReason::error, e.what());  // the backend left the cache as it was
+      continue;
+    }
+    if (item.samples) sample_and_emit(seq);
+  }
+}
+
+void Scheduler::forward(const WorkItem& item) {
+  Sequence& seq = *item.sequence;
+  const int64_t first_position = seq.cache->size_tokens();
+  positions_.resize(static_cast<size_t>(item.n_tokens));
+  for (int32_t i = 0; i < item.n_tokens; ++i) positions_[static_cast<size_t>(i)] = static_cast<int32_t>(first_position + i);
+  const TokenId* tokens = seq.in_prefill() ? seq.request.prompt.data() + seq.prefilled_tokens : &seq.next_input;
+  backend_.forward(tokens, item.n_tokens, positions_.data(), *seq.cache, seq.logits.data(), /*all_logits=*/false);
+  if (seq.in_prefill()) seq.prefilled_tokens += item.n_tokens;
+}
+
+// Samples from the sequence's logits, then applies, in order: stop token, stop string,
+// max_tokens, context end.
+void Scheduler::sample_and_emit(Sequence& seq) {
+  GenerationEvent event;
+  try {
+    event.token = seq.sampler->sample(seq.logits);
+    seq.sampler->accept(event.token);
+    if (seq.generated_tokens++ == 0) seq.first_token = Clock::now();
+    if (std::find(seq.stop_tokens.begin(), seq.stop_tokens.end(), event.token) != seq.stop_tokens.end()) {
+      finish(seq, FinishReason::stop);
+      return;
+    }
+    event.text = seq.stops.push(seq.decoder.push(event.token));
+  } catch (const std::exception& e) {
+    finish(seq, FinishReason::error, e.what());
+    return;
+  }
+  seq.next_input = event.token;
+  emit(seq, std::move(event));
+  if (seq.done) return;  // the callback failed
+  if (seq.stops.matched()) {
+    finish(seq, FinishReason::stop);
+  } else if (seq.generated_tokens >= seq.request.max_tokens || seq.cache->size_tokens() >= context_length_tokens_) {
+    finish(seq, FinishReason::length);
+  }
+}
+
+// A callback that throws ends its request silently: nobody is listening any more.
+void Scheduler::emit(Sequence& seq, GenerationEvent event) {
+  try {
+    seq.on_event(event);
+  } catch (...) {
+    seq.done = true;
+  }
+}
+
+void Scheduler::finish(Sequence& seq, FinishReason reason, std::string error) {
+  GenerationEvent event;
+  event.kind = GenerationEvent::Kind::finished;
+  if (reason != FinishReason::error && !seq.stops.matched()) {
+    // Release what was held back: an unfinished character, text that was not a stop string.
+    event.text = seq.stops.push(seq.decoder.flush());
+    if (seq.stops.matched()) {
+      reason = FinishReason::stop;
+    } else {
+      event.text += seq.stops.flush();
+    }
+  }
+  event.reason = reason;
+  event.error = std::move(error);
+  const auto now = Clock::now();
+  GenerationStats& stats = event.stats;
+  stats.prompt_tokens = static_cast<int32_t>(seq.request.prompt.size());
+  stats.generated_tokens = seq.generated_tokens;
+  stats.queued_ms = elapsed_ms(seq.submitted, seq.admitted);
+  if (seq.generated_tokens > 0) {
+    stats.prompt_ms = elapsed_ms(seq.admitted, seq.first_token);
+    stats.generation_ms = elapsed_ms(seq.first_token, now);
+  } else {
+    stats.prompt_ms = elapsed_ms(seq.admitted, now);
+  }
+  seq.done = true;
+  try {
+    seq.on_event(event);
+  } catch (...) {
+  }
+}
+
+}  // namespace ragent::engine
