@@ -23,18 +23,20 @@ void add_generate(CLI::App& app) {
     std::string model, prompt, chat_format;
     bool raw = false, ignore_eos = false;
     SamplingOptions sampling;
+    int threads = 0;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("generate", "Continue a prompt with a model, streaming the text");
   cmd->add_option("-m,--model", opts->model, "GGUF file or Hugging Face directory")->required();
   cmd->add_option("-p,--prompt", opts->prompt, "the prompt")->required();
+  cmd->add_option("-t,--threads", opts->threads, "threads for the weight products (default: all cores)");
   cmd->add_flag("--raw", opts->raw, "no chat template: the prompt text as it is, after BOS");
   cmd->add_option("--chat-format", opts->chat_format, "nemotron, nemotron-v1, nemotron-v1.5, llama3 or chatml (default: detected)");
   cmd->add_flag("--ignore-eos", opts->ignore_eos, "go on past end-of-sequence tokens (until -n or the context is full)");
   add_sampling_options(*cmd, opts->sampling);
   cmd->callback([opts] {
     catch_interrupts();
-    LoadedModel loaded = load_model(opts->model);
+    LoadedModel loaded = load_model(opts->model, opts->threads);
     const engine::Tokenizer& tokenizer = loaded.tokenizer;
 
     engine::GenerationRequest request;

@@ -80,7 +80,7 @@ engine::SamplerParams sampler_params(const SamplingOptions& options) {
   return params;
 }
 
-LoadedModel load_model(const std::string& path_text) {
+LoadedModel load_model(const std::string& path_text, int threads) {
   const fs::path path(path_text);
   if (!fs::exists(path)) throw engine::EngineError(path_text + ": no such file or directory");
   const uint64_t size_bytes = model_bytes(path);
@@ -91,7 +91,8 @@ LoadedModel load_model(const std::string& path_text) {
   LoadedModel loaded{std::make_unique<engine::Model>(engine::Model::load(path)), engine::load_tokenizer(path),
                      find_chat_template(path), nullptr};
   loaded.engine = std::make_unique<engine::Engine>(
-      *loaded.model, std::make_unique<engine::CpuBackend>(*loaded.model), loaded.tokenizer);
+      *loaded.model, std::make_unique<engine::CpuBackend>(*loaded.model, engine::CpuBackendOptions{.threads = threads}),
+      loaded.tokenizer);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto& config = loaded.model->config();
   std::fprintf(stderr, "loaded %s: %lld layers, hidden %lld, vocab %lld, context %lld, in %.2f s\n",

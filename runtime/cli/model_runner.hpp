@@ -38,7 +38,8 @@ struct LoadedModel {
 // Loads a GGUF file or Hugging Face directory and starts an engine on it. Prints the size
 // before and the load time after to stderr; large files are read through once first, with a
 // percentage, so the first forward pass does not stall on page faults.
-LoadedModel load_model(const std::string& path);
+// `threads` runs the weight products (0: one per hardware thread).
+LoadedModel load_model(const std::string& path, int threads = 0);
 
 // `name` when given (chat_format_from_name), else detected from the template and architecture.
 engine::ChatFormat pick_chat_format(const LoadedModel& loaded, const std::string& name);
