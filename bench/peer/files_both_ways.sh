@@ -59,7 +59,8 @@ why() { { grep -iE "error|failed|exception|cannot|invalid|unknown|unsupported" "
 mib() { echo $(( $(stat -c %s "$1") / 1048576 )); }
 
 echo "== files both ways: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; threads $threads"
+isa="$(grep -o -w -E 'avx2|fma|avx_vnni|avx512f|avx512_vnni|avx512_bf16|amx_tile' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ')"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores (${isa% }); threads $threads"
 echo "ragent commit: $our_commit"
 echo "llama.cpp commit: $peer_commit"
 echo
