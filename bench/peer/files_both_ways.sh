@@ -79,7 +79,7 @@ declare -A file
 file[F16]="$f16"
 quantize() {  # TOOL TYPE
   local tool="$1" type="$2" out lc
-  lc="$(tr 'A-Z' 'a-z' <<<"$type")"
+  lc="$(tr '[:upper:]' '[:lower:]' <<<"$type")"
   out="$work/$tool-$lc.gguf"
   file[$tool/$type]="$out"
   if [ "${REUSE:-0}" = 1 ] && [ -f "$out" ]; then echo "reusing $out"; return; fi
@@ -169,7 +169,7 @@ echo
 declare -A diffsum
 for type in Q8_0 Q4_K_M; do
   a="${file[ragent/$type]}" b="${file[llama/$type]}"
-  out="$log/gguf_diff-$(tr 'A-Z' 'a-z' <<<"$type").txt"
+  out="$log/gguf_diff-$(tr '[:upper:]' '[:lower:]' <<<"$type").txt"
   if [ -f "$a" ] && [ -f "$b" ]; then
     if "$build/gguf_diff" "$a" "$b" --source "$f16" --detail 4 >"$out" 2>&1; then
       diffsum[$type]="$(sed -n 's/^summary: //p' "$out")"

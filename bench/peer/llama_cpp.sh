@@ -29,7 +29,9 @@ build="$(cd "$build" && pwd)"
 
 case "$build/" in "$repo"/*) echo "llama_cpp.sh: build folder $build is inside the project; pick one outside" >&2; exit 2 ;; esac
 case "$src/" in "$repo"/*) echo "llama_cpp.sh: source tree $src is inside the project; keep llama.cpp outside" >&2; exit 2 ;; esac
-[ -f "$src/CMakeLists.txt" ] && [ -d "$src/ggml" ] || { echo "llama_cpp.sh: $src does not look like a llama.cpp source tree" >&2; exit 2; }
+if [ ! -f "$src/CMakeLists.txt" ] || [ ! -d "$src/ggml" ]; then
+  echo "llama_cpp.sh: $src does not look like a llama.cpp source tree" >&2; exit 2
+fi
 
 # The commit: a git checkout answers itself; an exported tree carries a COMMIT file.
 if git -C "$src" rev-parse --show-toplevel >/dev/null 2>&1 && [ "$(git -C "$src" rev-parse --show-toplevel)" = "$src" ]; then
