@@ -21,6 +21,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
 : "${LLAMA_CPP_SRC:?set LLAMA_CPP_SRC to a llama.cpp source tree (see bench/peer/README.md)}"
+[ -d "$LLAMA_CPP_SRC" ] || { echo "llama_cpp.sh: LLAMA_CPP_SRC=$LLAMA_CPP_SRC is not a folder" >&2; exit 2; }
 src="$(cd "$LLAMA_CPP_SRC" && pwd)"
 build="${LLAMA_CPP_BUILD:-/tmp/ragent-peer/llama.cpp-build}"
 jobs="${JOBS:-2}"
