@@ -583,5 +583,18 @@ TEST_F(PagedEngineTest, PromptTooLongForTheBudgetFailsAloneWithBytes) {
   EXPECT_TRUE(same_output(run(*paged, greedy(prompt_of(10, 6), 5)), expected_small));
 }
 
+TEST_F(PagedEngineTest, TightBudgetEvictsOldPrefixesAndKeepsServing) {
+  auto contiguous = make_engine();
+  auto paged = make_paged_engine(8 * block_bytes());  // 128 tokens; each request holds 3 blocks
+  for (int salt = 0; salt < 6; ++salt) {
+    const auto prompt = prompt_of(40, 20 + salt);
+    const Result r = run(*paged, greedy(prompt, 6));
+    EXPECT_TRUE(same_output(r, run(*contiguous, greedy(prompt, 6)))) << "salt " << salt;
+    EXPECT_EQ(r.final_event.stats.cached_tokens, 0);
+  }
+  // The most recent prefix survived the evictions.
+  EXPECT_EQ(run(*paged, greedy(prompt_of(40, 25), 6)).final_event.stats.cached_tokens, 32);
+}
+
 }  // namespace
 }  // namespace ragent::engine

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -130,6 +131,33 @@ TEST_P(PagedSequenceCacheTest, TruncateKeepsCommittedSlotsAndFullPoolThrowsUncha
 
 INSTANTIATE_TEST_SUITE_P(Types, PagedSequenceCacheTest, ::testing::Values(GgmlType::F32, GgmlType::F16),
                          [](const auto& param_info) { return param_info.param == GgmlType::F32 ? "F32" : "F16"; });
+
+// Q8_0 has no contiguous twin: its logits stay within 8-bit rounding of the F32 ones.
+TEST(PagedSequenceCacheQ8, LogitsCloseToF32) {
+  TempDir dir;
+  model_testing::write_tiny_gguf(model_testing::make_tiny_model(tiny_llama(), 5), GgmlType::F32, dir.path() / "m.gguf");
+  const Model model = Model::load(dir.path() / "m.gguf");
+  CpuBackend backend(model, CpuBackendOptions{.kv_type = KvType::F32, .threads = 1});
+  const auto tokens = tokens_of(21, 4);
+  std::vector<int32_t> positions(tokens.size());
+  std::iota(positions.begin(), positions.end(), 0);
+  auto logits_with = [&](GgmlType type) {
+    KvCache kv(KvCacheConfig::for_model(model.config(), 1 << 20, type, 4));
+    PagedSequenceCache cache(kv, tokens);
+    std::vector<float> logits(tokens.size() * 64);
+    backend.forward(tokens.data(), 11, positions.data(), cache, logits.data(), true);  // then 10 reading them back
+    backend.forward(tokens.data() + 11, 10, positions.data() + 11, cache, logits.data() + 11 * 64, true);
+    return logits;
+  };
+  const auto exact = logits_with(GgmlType::F32), q8 = logits_with(GgmlType::Q8_0);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    diff += (q8[i] - exact[i]) * (q8[i] - exact[i]);
+    norm += exact[i] * exact[i];
+  }
+  EXPECT_GT(diff, 0.0);  // the 8-bit path really ran
+  EXPECT_LT(std::sqrt(diff / norm), 2e-2);
+}
 
 }  // namespace
 }  // namespace ragent::engine
