@@ -596,5 +596,20 @@ TEST_F(PagedEngineTest, TightBudgetEvictsOldPrefixesAndKeepsServing) {
   EXPECT_EQ(run(*paged, greedy(prompt_of(40, 25), 6)).final_event.stats.cached_tokens, 32);
 }
 
+TEST_F(PagedEngineTest, SamePromptPrefilledTwiceAtOnceSharesTheFilledBlocks) {
+  // Neither finds the prompt cached; as each block fills, the second switches to the first's copy.
+  const auto prompt = prompt_of(50, 8);
+  auto contiguous = make_engine(16);
+  const Result expected = run(*contiguous, greedy(prompt, 8));
+  auto paged = make_paged_engine(64 * block_bytes(), 16);
+  Collector a, b;
+  paged->submit(greedy(prompt, 8), a.callback());
+  paged->submit(greedy(prompt, 8), b.callback());
+  const Result ra = a.wait(), rb = b.wait();
+  EXPECT_TRUE(same_output(ra, expected));
+  EXPECT_TRUE(same_output(rb, expected));
+  EXPECT_EQ(run(*paged, greedy(prompt, 8)).final_event.stats.cached_tokens, 48);
+}
+
 }  // namespace
 }  // namespace ragent::engine
