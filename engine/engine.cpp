@@ -129,12 +129,22 @@ asio::awaitable<std::optional<GenerationEvent>> GenerationStream::next() {
 
 // ---- Engine: the thread, its inbox, the scheduler ----
 
+namespace {
+
+std::unique_ptr<KvCache> make_kv_cache(const Model& model, const EngineOptions& options) {
+  if (options.kv_cache_bytes == 0) return nullptr;
+  return std::make_unique<KvCache>(KvCacheConfig::for_model(model.config(), options.kv_cache_bytes,
+                                                            options.kv_cache_type, options.kv_block_tokens));
+}
+
+}  // namespace
+
 struct Engine::Impl {
   Impl(const Model& model, std::unique_ptr<Backend> b, Tokenizer t, EngineOptions options)
       : backend(std::move(b)),
         tokenizer(std::move(t)),
         scheduler(*backend, tokenizer, model.config().vocab_size, model.config().context_length,
-                  SchedulerOptions{options.prefill_chunk_tokens}),
+                  SchedulerOptions{options.prefill_chunk_tokens}, make_kv_cache(model, options)),
         keep_running(inbox.get_executor()) {}
 
   // The engine thread: take what was posted (blocking only when nothing is active), step.

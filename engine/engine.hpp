@@ -15,8 +15,11 @@
 //   auto stream = engine.stream(std::move(request), co_await asio::this_coro::executor);
 //   while (auto event = co_await stream.next()) std::cout << event->text;
 //
-// Each request keeps its keys and values in its own backend SequenceCache for now; the paged
-// cache with prefix sharing (engine/kv_cache.hpp) is not wired in yet.
+// KV storage: with EngineOptions::kv_cache_bytes > 0 every request keeps its keys and values in
+// one paged cache (engine/kv_cache.hpp) of that budget: requests that share a prompt prefix
+// share its blocks and prefill only the rest, unused blocks are evicted least-recently-used,
+// and a request the budget cannot hold fails with an error naming the bytes while the others
+// go on. With 0, each request gets its own contiguous backend cache, sharing nothing.
 //
 // Thread safety: submit, stream and shutdown may be called from any thread.
 #pragma once
@@ -30,6 +33,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/generation.hpp"
+#include "engine/gguf.hpp"
 #include "engine/model.hpp"
 #include "engine/tokenizer.hpp"
 
@@ -39,6 +43,11 @@ struct EngineOptions {
   // Prompt tokens forwarded per scheduler step, all prefilling requests together: the most a
   // long prompt delays the other requests' next token.
   int32_t prefill_chunk_tokens = 256;
+  // Bytes of the paged KV cache, allocated once (0: a contiguous cache per request, no
+  // prefix sharing); its storage type; tokens per block (the granularity of sharing).
+  uint64_t kv_cache_bytes = 0;
+  GgmlType kv_cache_type = GgmlType::F16;  // F16, F32 or Q8_0
+  int32_t kv_block_tokens = 16;
 };
 
 // The events of one request, for a coroutine. Move-only. Destroying the stream (or cancel())

@@ -52,6 +52,7 @@ std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", 
 
 struct GenerationStats {
   int32_t prompt_tokens = 0;
+  int32_t cached_tokens = 0;     // prompt tokens found in the KV cache's prefix tree, not prefilled
   int32_t generated_tokens = 0;  // tokens sampled, a final stop token included
   double queued_ms = 0;          // submit -> the scheduler took the request
   double prompt_ms = 0;          // taken -> first token sampled (prefill, chunks interleaved)

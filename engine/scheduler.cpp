@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/paged_sequence_cache.hpp"
 #include "engine/stop_matcher.hpp"
 
 namespace ragent::engine {
@@ -26,10 +27,12 @@ struct Scheduler::Sequence {
   StopMatcher stops;
   std::vector<TokenId> stop_tokens;
   std::unique_ptr<SequenceCache> cache;
+  PagedSequenceCache* paged = nullptr;  // `cache`, when it is paged: commits forwarded tokens
   std::unique_ptr<SamplerChain> sampler;
   std::vector<float> logits;  // the last forwarded token's row
 
   int32_t prefilled_tokens = 0;  // prompt tokens in the cache
+  int32_t cached_tokens = 0;     // of those, found in the prefix tree at admission
   TokenId next_input = -1;       // the last sampled token, forwarded next step
   int32_t generated_tokens = 0;
   bool done = false;
@@ -40,12 +43,13 @@ struct Scheduler::Sequence {
 };
 
 Scheduler::Scheduler(Backend& backend, const Tokenizer& tokenizer, int64_t vocab_size, int64_t context_length_tokens,
-                     SchedulerOptions options)
+                     SchedulerOptions options, std::unique_ptr<KvCache> kv_cache)
     : backend_(backend),
       tokenizer_(tokenizer),
       vocab_size_(vocab_size),
       context_length_tokens_(context_length_tokens),
-      options_(options) {
+      options_(options),
+      kv_cache_(std::move(kv_cache)) {
   if (options_.prefill_chunk_tokens < 1) throw EngineError("prefill_chunk_tokens must be at least 1");
 }
 
@@ -71,7 +75,14 @@ void Scheduler::admit(GenerationRequest request, GenerationCallback on_event, Cl
     }
     seq->sampler = make_sampler_chain(req.sampling);
     for (TokenId t : req.prompt) seq->sampler->accept(t);
-    seq->cache = backend_.new_sequence_cache();
+    if (kv_cache_) {
+      auto paged = std::make_unique<PagedSequenceCache>(*kv_cache_, req.prompt);
+      seq->paged = paged.get();
+      seq->cached_tokens = seq->prefilled_tokens = static_cast<int32_t>(paged->cached_tokens());
+      seq->cache = std::move(paged);
+    } else {
+      seq->cache = backend_.new_sequence_cache();
+    }
     seq->logits.resize(static_cast<size_t>(vocab_size_));
   } catch (const std::exception& e) {
     finish(*seq, FinishReason::error, e.what());
@@ -96,7 +107,8 @@ void Scheduler::fail_all(std::string_view why) {
 }
 
 // Decode tokens first (one per generating sequence), then whole prompt chunks while the
-// budget lasts. Chunks start at multiples of the chunk size within each prompt.
+// budget lasts. Chunks end at multiples of the chunk size within each prompt (the first one
+// early when a cached prefix ends mid-chunk).
 std::vector<Scheduler::WorkItem> Scheduler::plan_step() {
   std::vector<WorkItem> work;
   for (auto& seq : sequences_) {
@@ -106,7 +118,8 @@ std::vector<Scheduler::WorkItem> Scheduler::plan_step() {
   for (auto& seq : sequences_) {
     if (seq->done || !seq->in_prefill()) continue;
     const int32_t remaining = static_cast<int32_t>(seq->request.prompt.size()) - seq->prefilled_tokens;
-    const int32_t chunk = std::min(options_.prefill_chunk_tokens, remaining);
+    const int32_t to_boundary = options_.prefill_chunk_tokens - seq->prefilled_tokens % options_.prefill_chunk_tokens;
+    const int32_t chunk = std::min(to_boundary, remaining);
     if (chunk > budget) break;  // arrival order: later prompts wait rather than overtake
     budget -= chunk;
     work.push_back({seq.get(), chunk, chunk == remaining});
@@ -135,6 +148,7 @@ void Scheduler::forward(const WorkItem& item) {
   for (int32_t i = 0; i < item.n_tokens; ++i) positions_[static_cast<size_t>(i)] = static_cast<int32_t>(first_position + i);
   const TokenId* tokens = seq.in_prefill() ? seq.request.prompt.data() + seq.prefilled_tokens : &seq.next_input;
   backend_.forward(tokens, item.n_tokens, positions_.data(), *seq.cache, seq.logits.data(), /*all_logits=*/false);
+  if (seq.paged) seq.paged->commit({tokens, static_cast<size_t>(item.n_tokens)});
   if (seq.in_prefill()) seq.prefilled_tokens += item.n_tokens;
 }
 
@@ -191,6 +205,7 @@ void Scheduler::finish(Sequence& seq, FinishReason reason, std::string error) {
   const auto now = Clock::now();
   GenerationStats& stats = event.stats;
   stats.prompt_tokens = static_cast<int32_t>(seq.request.prompt.size());
+  stats.cached_tokens = seq.cached_tokens;
   stats.generated_tokens = seq.generated_tokens;
   stats.queued_ms = elapsed_ms(seq.submitted, seq.admitted);
   if (seq.generated_tokens > 0) {

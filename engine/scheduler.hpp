@@ -12,7 +12,14 @@
 // a multi-sequence forward replaces that loop and nothing else.
 //
 // Per-request failures (bad token id, sampler parameters, a prompt longer than the context, a
-// backend error) end that request with FinishReason::error; the others go on.
+// backend error, a full KV cache) end that request with FinishReason::error; the others go on.
+//
+// KV storage. Without a KvCache each request gets the backend's own contiguous cache. With one,
+// each request gets a PagedSequenceCache (engine/paged_sequence_cache.hpp): on admission the
+// prompt's longest cached prefix (whole blocks) is shared and only the rest is prefilled
+// (GenerationStats::cached_tokens); every forwarded token is committed after its forward, so
+// full blocks enter the prefix tree as they fill; the sequence is released when the request
+// ends, leaving its full blocks cached for later requests.
 //
 // Thread safety: none. The scheduler and every callback it invokes run on the engine thread.
 #pragma once
@@ -25,6 +32,7 @@
 
 #include "engine/backend.hpp"
 #include "engine/generation.hpp"
+#include "engine/kv_cache.hpp"
 #include "engine/tokenizer.hpp"
 
 namespace ragent::engine {
@@ -38,9 +46,11 @@ class Scheduler {
   using Clock = std::chrono::steady_clock;
 
   // `backend` and `tokenizer` must outlive the scheduler. vocab_size is the logits row length,
-  // context_length_tokens the most positions a sequence may use.
+  // context_length_tokens the most positions a sequence may use. kv_cache: the paged cache
+  // every request keeps its keys and values in, shared by prefix; nullptr: contiguous caches
+  // from the backend. Its layer widths must be the backend's model's.
   Scheduler(Backend& backend, const Tokenizer& tokenizer, int64_t vocab_size, int64_t context_length_tokens,
-            SchedulerOptions options);
+            SchedulerOptions options, std::unique_ptr<KvCache> kv_cache = nullptr);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -79,6 +89,7 @@ class Scheduler {
   int64_t vocab_size_;
   int64_t context_length_tokens_;
   SchedulerOptions options_;
+  std::unique_ptr<KvCache> kv_cache_;                 // outlives the sequences, which release into it
   std::vector<std::unique_ptr<Sequence>> sequences_;  // arrival order
   std::vector<int32_t> positions_;                    // scratch for forward
 };

@@ -25,6 +25,7 @@
 
 #include "engine/cpu_backend.hpp"
 #include "engine/engine.hpp"
+#include "engine/kv_cache.hpp"
 #include "engine/stop_matcher.hpp"
 #include "tests/engine/tiny_model.hpp"
 
@@ -509,6 +510,105 @@ TEST_F(EngineTest, ShutdownFailsActiveRequestsAndRefusesNewOnes) {
   Collector never;
   EXPECT_THROW(engine->submit(greedy(prompt_of(5, 3), 2), never.callback()), EngineError);
   engine->shutdown();  // idempotent
+}
+
+// ---- the paged KV cache (EngineOptions::kv_cache_bytes) ----
+
+class PagedEngineTest : public EngineTest {
+ protected:
+  size_t block_bytes() const {
+    return KvCache(KvCacheConfig::for_model(model_->config(), 1 << 20)).pool().block_bytes();  // 16 tokens, F16
+  }
+  std::unique_ptr<Engine> make_paged_engine(uint64_t kv_cache_bytes, int32_t chunk = 256) {
+    EngineOptions options{chunk};
+    options.kv_cache_bytes = kv_cache_bytes;
+    return std::make_unique<Engine>(*model_, std::make_unique<CpuBackend>(*model_), tokenizer_, options);
+  }
+};
+
+TEST_F(PagedEngineTest, RepeatedPromptPrefillsOnlyTheTailAndGivesTheSameTokens) {
+  const auto prompt = prompt_of(45, 4);
+  auto contiguous = make_engine();
+  const Result expected = run(*contiguous, greedy(prompt, 12));
+  auto paged = make_paged_engine(64 * block_bytes());
+  const Result first = run(*paged, greedy(prompt, 12));
+  const Result second = run(*paged, greedy(prompt, 12));
+  EXPECT_EQ(first.final_event.stats.cached_tokens, 0);
+  EXPECT_EQ(second.final_event.stats.cached_tokens, 32);  // whole 16-token blocks, the last token left out
+  EXPECT_EQ(second.final_event.stats.prompt_tokens, 45);
+  EXPECT_TRUE(same_output(first, expected));
+  EXPECT_TRUE(same_output(second, expected));
+  EXPECT_EQ(expected.final_event.stats.cached_tokens, 0);
+}
+
+TEST_F(PagedEngineTest, PromptsSharingAPrefixThenDifferingAreBothCorrect) {
+  // Thinking on / off: one system prompt, then different tails.
+  const auto common = prompt_of(40, 5);
+  auto with_tail = [&](int salt) {
+    auto p = common;
+    for (int i = 0; i < 9; ++i) p.push_back(static_cast<TokenId>((i * 13 + salt * 29) % 256));
+    return p;
+  };
+  const auto on = with_tail(1), off = with_tail(2);
+  auto contiguous = make_engine(8);
+  const Result expected_on = run(*contiguous, greedy(on, 10)), expected_off = run(*contiguous, greedy(off, 10));
+  auto paged = make_paged_engine(64 * block_bytes(), 8);
+  const Result got_on = run(*paged, greedy(on, 10));
+  // Both at once now: `off` shares the two blocks of the common prefix with the cached `on`.
+  Collector c_on, c_off;
+  paged->submit(greedy(off, 10), c_off.callback());
+  paged->submit(greedy(on, 10), c_on.callback());
+  const Result got_off = c_off.wait(), again_on = c_on.wait();
+  EXPECT_TRUE(same_output(got_on, expected_on));
+  EXPECT_TRUE(same_output(again_on, expected_on));
+  EXPECT_TRUE(same_output(got_off, expected_off));
+  EXPECT_EQ(got_off.final_event.stats.cached_tokens, 32);
+  EXPECT_EQ(again_on.final_event.stats.cached_tokens, 48);
+}
+
+TEST_F(PagedEngineTest, PromptTooLongForTheBudgetFailsAloneWithBytes) {
+  auto paged = make_paged_engine(8 * block_bytes());  // 128 tokens
+  auto contiguous = make_engine();
+  const Result expected_small = run(*contiguous, greedy(prompt_of(10, 6), 5));
+  Collector small, big;
+  paged->submit(greedy(prompt_of(300, 7), 5), big.callback());
+  paged->submit(greedy(prompt_of(10, 6), 5), small.callback());
+  const Result r_big = big.wait(), r_small = small.wait();
+  EXPECT_EQ(r_big.final_event.reason, FinishReason::error);
+  EXPECT_NE(r_big.final_event.error.find("KV cache full"), std::string::npos) << r_big.final_event.error;
+  EXPECT_NE(r_big.final_event.error.find("bytes"), std::string::npos) << r_big.final_event.error;
+  EXPECT_TRUE(r_big.tokens.empty());
+  EXPECT_TRUE(same_output(r_small, expected_small));
+  // The failed request gave its blocks back: the next request runs.
+  EXPECT_TRUE(same_output(run(*paged, greedy(prompt_of(10, 6), 5)), expected_small));
+}
+
+TEST_F(PagedEngineTest, TightBudgetEvictsOldPrefixesAndKeepsServing) {
+  auto contiguous = make_engine();
+  auto paged = make_paged_engine(8 * block_bytes());  // 128 tokens; each request holds 3 blocks
+  for (int salt = 0; salt < 6; ++salt) {
+    const auto prompt = prompt_of(40, 20 + salt);
+    const Result r = run(*paged, greedy(prompt, 6));
+    EXPECT_TRUE(same_output(r, run(*contiguous, greedy(prompt, 6)))) << "salt " << salt;
+    EXPECT_EQ(r.final_event.stats.cached_tokens, 0);
+  }
+  // The most recent prefix survived the evictions.
+  EXPECT_EQ(run(*paged, greedy(prompt_of(40, 25), 6)).final_event.stats.cached_tokens, 32);
+}
+
+TEST_F(PagedEngineTest, SamePromptPrefilledTwiceAtOnceSharesTheFilledBlocks) {
+  // Neither finds the prompt cached; as each block fills, the second switches to the first's copy.
+  const auto prompt = prompt_of(50, 8);
+  auto contiguous = make_engine(16);
+  const Result expected = run(*contiguous, greedy(prompt, 8));
+  auto paged = make_paged_engine(64 * block_bytes(), 16);
+  Collector a, b;
+  paged->submit(greedy(prompt, 8), a.callback());
+  paged->submit(greedy(prompt, 8), b.callback());
+  const Result ra = a.wait(), rb = b.wait();
+  EXPECT_TRUE(same_output(ra, expected));
+  EXPECT_TRUE(same_output(rb, expected));
+  EXPECT_EQ(run(*paged, greedy(prompt, 8)).final_event.stats.cached_tokens, 48);
 }
 
 }  // namespace
