@@ -75,17 +75,20 @@ void add_chat(CLI::App& app) {
     std::string model, chat_format, system;
     SamplingOptions sampling{0.7f, std::nullopt, 1024};
     int threads = 0;
+    uint64_t kv_cache_mib = 1024;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("chat", "Chat with a model on the terminal (/think, /no_think, /reset; Ctrl-D quits)");
   cmd->add_option("-m,--model", opts->model, "GGUF file or Hugging Face directory")->required();
   cmd->add_option("--chat-format", opts->chat_format, "nemotron, nemotron-v1, nemotron-v1.5, llama3 or chatml (default: detected)");
   cmd->add_option("-t,--threads", opts->threads, "threads for the weight products (default: all cores)");
+  cmd->add_option("--kv-cache-mib", opts->kv_cache_mib,
+                  "paged KV cache size; each turn reuses the cached history (0: no sharing)");
   cmd->add_option("--system", opts->system, "system message");
   add_sampling_options(*cmd, opts->sampling);
   cmd->callback([opts] {
     catch_interrupts();
-    LoadedModel loaded = load_model(opts->model, opts->threads);
+    LoadedModel loaded = load_model(opts->model, opts->threads, opts->kv_cache_mib);
     const auto format = pick_chat_format(loaded, opts->chat_format);
     const bool terminal_in = isatty(STDIN_FILENO) != 0, terminal_out = isatty(STDOUT_FILENO) != 0;
     std::fprintf(stderr, "chat format %s; /think, /no_think, /reset; end of input quits\n",

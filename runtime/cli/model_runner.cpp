@@ -80,7 +80,7 @@ engine::SamplerParams sampler_params(const SamplingOptions& options) {
   return params;
 }
 
-LoadedModel load_model(const std::string& path_text, int threads) {
+LoadedModel load_model(const std::string& path_text, int threads, uint64_t kv_cache_mib) {
   const fs::path path(path_text);
   if (!fs::exists(path)) throw engine::EngineError(path_text + ": no such file or directory");
   const uint64_t size_bytes = model_bytes(path);
@@ -92,7 +92,7 @@ LoadedModel load_model(const std::string& path_text, int threads) {
                      find_chat_template(path), nullptr};
   loaded.engine = std::make_unique<engine::Engine>(
       *loaded.model, std::make_unique<engine::CpuBackend>(*loaded.model, engine::CpuBackendOptions{.threads = threads}),
-      loaded.tokenizer);
+      loaded.tokenizer, engine::EngineOptions{.kv_cache_bytes = kv_cache_mib << 20});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto& config = loaded.model->config();
   std::fprintf(stderr, "loaded %s: %lld layers, hidden %lld, vocab %lld, context %lld, in %.2f s\n",

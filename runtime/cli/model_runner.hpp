@@ -38,8 +38,10 @@ struct LoadedModel {
 // Loads a GGUF file or Hugging Face directory and starts an engine on it. Prints the size
 // before and the load time after to stderr; large files are read through once first, with a
 // percentage, so the first forward pass does not stall on page faults.
-// `threads` runs the weight products (0: one per hardware thread).
-LoadedModel load_model(const std::string& path, int threads = 0);
+// `threads` runs the weight products (0: one per hardware thread). `kv_cache_mib` > 0 keeps
+// every request's keys and values in one paged cache of that size, so a prompt that repeats an
+// earlier prefix (the history of a chat) prefills only what is new.
+LoadedModel load_model(const std::string& path, int threads = 0, uint64_t kv_cache_mib = 0);
 
 // `name` when given (chat_format_from_name), else detected from the template and architecture.
 engine::ChatFormat pick_chat_format(const LoadedModel& loaded, const std::string& name);
