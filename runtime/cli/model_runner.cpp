@@ -139,10 +139,14 @@ engine::GenerationEvent run_to_end(engine::Engine& engine, engine::GenerationReq
 std::string speed_report(const engine::GenerationStats& s) {
   auto rate = [](double tokens, double ms) { return ms > 0 ? tokens * 1000.0 / ms : 0.0; };
   const int decodes = std::max(0, s.generated_tokens - 1);  // the first token comes with the prompt
-  char line[256];
+  // Tokens found in the KV cache were not prefilled: the rate counts only those that were.
+  const int prefilled = s.prompt_tokens - s.cached_tokens;
+  char cached[64] = "";
+  if (s.cached_tokens > 0) std::snprintf(cached, sizeof cached, ", %d cached", s.cached_tokens);
+  char line[320];
   std::snprintf(line, sizeof line,
-                "prompt %d tokens in %.1f ms (%.1f tokens/s), generation %d tokens in %.1f ms (%.1f tokens/s)",
-                s.prompt_tokens, s.prompt_ms, rate(s.prompt_tokens, s.prompt_ms), s.generated_tokens,
+                "prompt %d tokens%s in %.1f ms (%.1f tokens/s), generation %d tokens in %.1f ms (%.1f tokens/s)",
+                s.prompt_tokens, cached, s.prompt_ms, rate(prefilled, s.prompt_ms), s.generated_tokens,
                 s.generation_ms, rate(decodes, s.generation_ms));
   return line;
 }
