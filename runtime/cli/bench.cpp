@@ -197,14 +197,14 @@ void print_table(const Report& r, const BenchOptions& o) {
   const std::string types = type_mix(r.weights);
   const int model_w = std::max<int>(5, static_cast<int>(r.model_file.size()));
   const int types_w = std::max<int>(5, static_cast<int>(types.size()));
-  std::printf("| %-*s | %9s | %8s | %-*s | %7s | %8s | %18s |\n", model_w, "model", "size", "params", types_w, "types",
+  std::printf("| %-*s | %10s | %8s | %-*s | %7s | %8s | %18s |\n", model_w, "model", "size", "params", types_w, "types",
               "threads", "test", "t/s");
-  std::printf("| %s | --------: | -------: | %s | ------: | -------: | -----------------: |\n",
+  std::printf("| %s | ---------: | -------: | %s | ------: | -------: | -----------------: |\n",
               std::string(static_cast<size_t>(model_w), '-').c_str(), std::string(static_cast<size_t>(types_w), '-').c_str());
   auto row = [&](const std::string& test, const Spread& s) {
     char rate[48];
     std::snprintf(rate, sizeof rate, "%.2f ± %.2f", s.mean, s.stddev);
-    std::printf("| %-*s | %9s | %8s | %-*s | %7d | %8s | %19s |\n", model_w, r.model_file.c_str(), size, params, types_w,
+    std::printf("| %-*s | %10s | %8s | %-*s | %7d | %8s | %19s |\n", model_w, r.model_file.c_str(), size, params, types_w,
                 types.c_str(), r.threads, test.c_str(), rate);  // "±" is 2 bytes: one more column
   };
   row("pp " + std::to_string(o.prompt_tokens), r.pp);
