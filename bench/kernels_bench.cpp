@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/dot.hpp"
+#include "kernels/cpu/membw.hpp"
 
 using namespace ragent::kernels;
 using Clock = std::chrono::steady_clock;
@@ -41,18 +42,6 @@ std::string command_line(const char* cmd) {
   return out;
 }
 
-// Sums 64-bit words; 4 independent chains keep the loads in flight.
-__attribute__((target("avx2"))) uint64_t read_sum_avx2(const uint64_t* p, size_t n) {
-  uint64_t a = 0, b = 0, c = 0, d = 0;
-  for (size_t i = 0; i + 4 <= n; i += 4) {
-    a += p[i];
-    b += p[i + 1];
-    c += p[i + 2];
-    d += p[i + 3];
-  }
-  return a ^ b ^ c ^ d;
-}
-
 // Seconds per call of fn: calls are grouped into passes of about 10 ms and the fastest pass
 // wins, so that time the scheduler gives to other processes on this shared 2-core machine is
 // not charged to the kernel. Runs for about `seconds`.
@@ -70,22 +59,6 @@ double time_per_call(double seconds, Fn&& fn) {
     best = std::min(best, std::chrono::duration<double>(Clock::now() - p0).count() / static_cast<double>(calls_per_pass));
   } while (std::chrono::duration<double>(Clock::now() - start).count() < seconds);
   return best;
-}
-
-// Reads the arena in 64 MiB pieces, the pieces split over the pool's threads.
-double read_bandwidth_gbs(ThreadPool& pool, const uint8_t* arena, double seconds) {
-  constexpr size_t kPieceBytes = size_t{64} << 20;
-  volatile uint64_t sink = 0;
-  size_t next = 0;
-  const double t = time_per_call(seconds, [&] {
-    const auto* piece = reinterpret_cast<const uint64_t*>(arena + next * kPieceBytes);
-    next = (next + 1) % (kArenaBytes / kPieceBytes);
-    constexpr int64_t kWordsPerChunk = (size_t{1} << 20) / 8;  // 1 MiB chunks, as the GEMVs rebalance
-    pool.parallel_for(static_cast<int64_t>(kPieceBytes / 8), kWordsPerChunk, [&](int64_t begin, int64_t end) {
-      sink = sink + read_sum_avx2(piece + begin, static_cast<size_t>(end - begin));
-    });
-  });
-  return static_cast<double>(kPieceBytes) / t / 1e9;
 }
 
 }  // namespace
@@ -108,7 +81,7 @@ int main(int argc, char** argv) {
   std::memset(arena.get(), 1, kArenaBytes);
   ThreadPool pools[2] = {ThreadPool(1), ThreadPool(2)};
   double bw[2];
-  for (int i = 0; i < 2; ++i) bw[i] = read_bandwidth_gbs(pools[i], arena.get(), seconds);
+  for (int i = 0; i < 2; ++i) bw[i] = measure_read_bandwidth(pools[i], arena.get(), kArenaBytes, seconds) / 1e9;
   std::printf("memory read bandwidth: %.1f GB/s (1 thread)  %.1f GB/s (2 threads)\n\n", bw[0], bw[1]);
 
   std::mt19937 rng(1);

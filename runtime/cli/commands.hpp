@@ -16,5 +16,6 @@ void add_tokenize(CLI::App& app);    // ragent tokenize / ragent detokenize
 void add_quantize(CLI::App& app);    // ragent quantize IN OUT TYPE
 void add_generate(CLI::App& app);    // ragent generate -m MODEL -p PROMPT
 void add_chat(CLI::App& app);        // ragent chat -m MODEL
+void add_bench(CLI::App& app);       // ragent bench -m MODEL
 
 }  // namespace ragent::cli

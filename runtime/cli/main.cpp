@@ -16,11 +16,12 @@ int main(int argc, char** argv) {
   ragent::cli::add_quantize(app);
   ragent::cli::add_generate(app);
   ragent::cli::add_chat(app);
+  ragent::cli::add_bench(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help and --version end with 0; usage errors with 2
   } catch (const ragent::cli::ExitStatus& status) {
     return status.code;
   } catch (const std::exception& e) {

@@ -27,15 +27,6 @@ std::atomic<bool> interrupted{false};  // set by the SIGINT handler
 
 extern "C" void on_interrupt(int) { interrupted.store(true); }
 
-uint64_t model_bytes(const fs::path& path) {
-  if (!fs::is_directory(path)) return fs::file_size(path);
-  uint64_t total = 0;
-  for (const auto& entry : fs::directory_iterator(path)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".safetensors") total += entry.file_size();
-  }
-  return total;
-}
-
 // Reads the file once so its pages are in memory, printing a percentage now and then.
 void read_through(const fs::path& path, uint64_t size_bytes) {
   std::ifstream in(path, std::ios::binary);
@@ -80,25 +71,39 @@ engine::SamplerParams sampler_params(const SamplingOptions& options) {
   return params;
 }
 
-LoadedModel load_model(const std::string& path_text, int threads, uint64_t kv_cache_mib) {
+uint64_t model_file_bytes(const std::string& path_text) {
+  const fs::path path(path_text);
+  if (!fs::is_directory(path)) return fs::file_size(path);
+  uint64_t total = 0;
+  for (const auto& entry : fs::directory_iterator(path)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".safetensors") total += entry.file_size();
+  }
+  return total;
+}
+
+std::unique_ptr<engine::Model> load_model_weights(const std::string& path_text) {
   const fs::path path(path_text);
   if (!fs::exists(path)) throw engine::EngineError(path_text + ": no such file or directory");
-  const uint64_t size_bytes = model_bytes(path);
+  const uint64_t size_bytes = model_file_bytes(path_text);
   std::fprintf(stderr, "loading %s (%.1f MiB)\n", path_text.c_str(), static_cast<double>(size_bytes) / (1 << 20));
   const auto start = std::chrono::steady_clock::now();
   if (!fs::is_directory(path) && size_bytes >= (uint64_t{256} << 20)) read_through(path, size_bytes);
-
-  LoadedModel loaded{std::make_unique<engine::Model>(engine::Model::load(path)), engine::load_tokenizer(path),
-                     find_chat_template(path), nullptr};
-  loaded.engine = std::make_unique<engine::Engine>(
-      *loaded.model, std::make_unique<engine::CpuBackend>(*loaded.model, engine::CpuBackendOptions{.threads = threads}),
-      loaded.tokenizer, engine::EngineOptions{.kv_cache_bytes = kv_cache_mib << 20});
+  auto model = std::make_unique<engine::Model>(engine::Model::load(path));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto& config = loaded.model->config();
+  const auto& config = model->config();
   std::fprintf(stderr, "loaded %s: %lld layers, hidden %lld, vocab %lld, context %lld, in %.2f s\n",
                std::string(engine::model_arch_name(config.arch)).c_str(), static_cast<long long>(config.n_layers()),
                static_cast<long long>(config.hidden_size), static_cast<long long>(config.vocab_size),
                static_cast<long long>(config.context_length), seconds);
+  return model;
+}
+
+LoadedModel load_model(const std::string& path_text, int threads, uint64_t kv_cache_mib) {
+  const fs::path path(path_text);
+  LoadedModel loaded{load_model_weights(path_text), engine::load_tokenizer(path), find_chat_template(path), nullptr};
+  loaded.engine = std::make_unique<engine::Engine>(
+      *loaded.model, std::make_unique<engine::CpuBackend>(*loaded.model, engine::CpuBackendOptions{.threads = threads}),
+      loaded.tokenizer, engine::EngineOptions{.kv_cache_bytes = kv_cache_mib << 20});
   return loaded;
 }
 

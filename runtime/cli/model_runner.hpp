@@ -35,9 +35,15 @@ struct LoadedModel {
   std::unique_ptr<engine::Engine> engine;
 };
 
-// Loads a GGUF file or Hugging Face directory and starts an engine on it. Prints the size
-// before and the load time after to stderr; large files are read through once first, with a
-// percentage, so the first forward pass does not stall on page faults.
+// Bytes of a GGUF file, or of the .safetensors files in a Hugging Face directory.
+uint64_t model_file_bytes(const std::string& path);
+
+// Loads the model alone (no tokenizer, no engine): prints the size before and the load time
+// after to stderr; large files are read through once first, with a percentage, so the first
+// forward pass does not stall on page faults. Throws EngineError.
+std::unique_ptr<engine::Model> load_model_weights(const std::string& path);
+
+// load_model_weights (with its progress), then the tokenizer and an engine on the model.
 // `threads` runs the weight products (0: one per hardware thread). `kv_cache_mib` > 0 keeps
 // every request's keys and values in one paged cache of that size, so a prompt that repeats an
 // earlier prefix (the history of a chat) prefills only what is new.

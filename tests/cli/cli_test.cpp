@@ -1,5 +1,5 @@
-// The `ragent` binary end to end: inspect, quantize, tokenize, detokenize, run as a user would
-// run them, checking output and exit codes.
+// The `ragent` binary end to end: inspect, quantize, tokenize, detokenize, bench, run as a user
+// would run them, checking output and exit codes.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -9,8 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <boost/json.hpp>
 
 #include "engine/gguf.hpp"
 #include "tests/engine/hf_checkpoint.hpp"
@@ -268,6 +271,65 @@ TEST(Cli, TokenizeAndDetokenizeWithGgufAndHfDirectory) {
   r = run_ragent("detokenize -m " + quote(gguf) + " 9906 999999");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("999999"), std::string::npos) << r.output;
+}
+
+TEST(Cli, BenchPrintsSpeedTableAndRoofline) {
+  const fs::path model = write_tiny_llama();
+  const CliRun r = run_ragent("bench -m " + quote(model) + " -p 4 -n 2 -r 2 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* expected : {"loading ", "cpu: ", "date: ", "load average: ", "| model", "size |", "params |", "types",
+                               "threads |", "test |", "t/s |", "tiny-llama-f16.gguf", " MiB" /* the load line */, "F16:16 F32:5",
+                               "1.34 M", "pp 4 |", "tg 2 |", "threads 1,", " ± ", "memory read bandwidth", "GB/s",
+                               "weight bytes per token", "roofline", "% of roofline"}) {
+    EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
+  }
+  EXPECT_NE(r.output.find("|       1 |"), std::string::npos) << "the thread count: " << r.output;
+}
+
+TEST(Cli, BenchJsonIsOneObjectPerLine) {
+  const fs::path model = write_tiny_llama();
+  const CliRun r = run_ragent("bench --json -m " + quote(model) + " -p 3 -n 1 -r 1 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<boost::json::object> objects;  // stdout's lines; stderr's progress lines do not start with '{'
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(line, ec);
+    ASSERT_FALSE(ec) << line;
+    ASSERT_TRUE(v.is_object()) << line;
+    objects.push_back(v.as_object());
+  }
+  ASSERT_EQ(objects.size(), 3u) << r.output;
+  EXPECT_EQ(objects[0].at("test"), "pp");
+  EXPECT_EQ(objects[0].at("n_tokens"), 3);
+  EXPECT_EQ(objects[1].at("test"), "tg");
+  EXPECT_EQ(objects[1].at("tokens_per_s_stddev").to_number<double>(), 0.0) << "one repetition";
+  EXPECT_GT(objects[1].at("tokens_per_s_mean").to_number<double>(), 0.0);
+  EXPECT_EQ(objects[2].at("test"), "roofline");
+  EXPECT_EQ(objects[2].at("threads"), 1);
+  EXPECT_EQ(objects[2].at("params"), 1344768);
+  for (const char* key : {"read_bandwidth_bytes_per_s", "weight_bytes_per_token", "roofline_tokens_per_s", "roofline_ratio"}) {
+    EXPECT_GT(objects[2].at(key).to_number<double>(), 0.0) << key;
+  }
+  for (const char* key : {"cpu", "date", "load_average", "types"}) EXPECT_TRUE(objects[2].contains(key)) << key;
+}
+
+TEST(Cli, BenchRejectsBadOptions) {
+  const fs::path model = write_tiny_llama();
+  CliRun r = run_ragent("bench -m " + quote(temp_dir() / "missing.gguf"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("missing.gguf"), std::string::npos) << r.output;
+  r = run_ragent("bench -m " + quote(model) + " -p 4000 -n 200 -r 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("context of 4096"), std::string::npos) << r.output;
+  for (const char* bad : {" -p 0", " -n -1", " -r 0", " -t 0", " -p many", " --frobnicate"}) {
+    r = run_ragent("bench -m " + quote(model) + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+  }
+  r = run_ragent("bench -p 4");  // no model
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--model"), std::string::npos) << r.output;
 }
 
 }  // namespace

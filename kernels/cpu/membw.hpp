@@ -1,0 +1,25 @@
+// Memory read bandwidth, the numerator of the decode roofline: a decode step streams every
+// weight once, so tokens/s can be at most (bytes/s read from DRAM) / (weight bytes per token).
+//
+// Thread safety: drives `pool` for the whole measurement (one caller per pool).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/thread_pool.hpp"
+
+namespace ragent::kernels {
+
+// Bytes per second that the pool's threads read from `buffer` (buffer_bytes > 0), summing
+// 64-bit words in pieces of up to 64 MiB that are split over the threads in 1 MiB chunks (as the
+// GEMVs share out rows) and cycled through the buffer. Make the buffer a few times the last-level
+// cache so every read comes from DRAM. Passes of about 10 ms run for about `seconds`; the
+// fastest wins, so time the OS gives to other processes is not charged to the memory.
+double measure_read_bandwidth(ThreadPool& pool, const uint8_t* buffer, size_t buffer_bytes, double seconds);
+
+// The same on a buffer of buffer_bytes allocated and written here (freed on return).
+// Throws std::bad_alloc when it cannot be allocated.
+double measure_read_bandwidth(ThreadPool& pool, double seconds, size_t buffer_bytes = size_t{1} << 30);
+
+}  // namespace ragent::kernels

@@ -1,0 +1,304 @@
+// ragent bench -m MODEL [-p 128] [-n 32] [-t THREADS] [-r REPS] [--json]
+//
+// Prompt processing and decode speed of the CPU backend, as llama-bench measures them: each
+// repetition runs a prompt of P random in-vocabulary tokens as one forward pass on a fresh
+// sequence cache ("pp P"), then N single-token forward passes after it ("tg N"). Prints tokens/s
+// as mean ± sample standard deviation over the repetitions, then the decode roofline: memory
+// read bandwidth measured in the same run with the same thread count, divided by the bytes of
+// weights one decode step reads. The table goes to stdout (with --json: one JSON object per
+// line), loading progress to stderr.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "engine/cpu_backend.hpp"
+#include "kernels/cpu/membw.hpp"
+#include "runtime/cli/commands.hpp"
+#include "runtime/cli/model_runner.hpp"
+
+namespace ragent::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string model;
+  int prompt_tokens = 128;
+  int gen_tokens = 32;
+  int threads = 0;
+  int repetitions = 3;
+  bool json = false;
+};
+
+// What one decode step reads and what the model holds, from its tensors.
+struct WeightSummary {
+  uint64_t params = 0;
+  uint64_t bytes_per_token = 0;            // every layer weight, output norm and matrix, one embedding row
+  std::map<std::string, int> type_counts;  // tensors per type name
+};
+
+struct Spread {
+  double mean = 0, stddev = 0;
+};
+
+void for_each_layer_tensor(const engine::LayerWeights& l, auto&& fn) {
+  for (const engine::TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.bo,
+                                      &l.attn_linear, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.ffn_linear}) {
+    if (t->present()) fn(*t);
+  }
+}
+
+std::string type_name(engine::GgmlType type) {
+  const auto traits = engine::ggml_type_traits(static_cast<uint32_t>(type));
+  return traits ? std::string(traits->name) : "type " + std::to_string(static_cast<uint32_t>(type));
+}
+
+WeightSummary summarize_weights(const engine::Model& model) {
+  const auto& w = model.weights();
+  WeightSummary s;
+  auto count = [&](const engine::TensorView& t) {
+    s.params += static_cast<uint64_t>(t.element_count());
+    ++s.type_counts[type_name(t.type)];
+  };
+  auto read_whole = [&](const engine::TensorView& t) {
+    count(t);
+    s.bytes_per_token += t.nbytes;
+  };
+  for (const auto& layer : w.layers) for_each_layer_tensor(layer, read_whole);
+  read_whole(w.output_norm);
+  read_whole(w.output);  // the embedding itself when tied
+  if (w.rope_freqs.present()) read_whole(w.rope_freqs);
+  if (!model.config().tied_embeddings) {
+    count(w.token_embedding);
+    s.bytes_per_token += w.token_embedding.nbytes / static_cast<uint64_t>(std::max<int64_t>(1, model.config().vocab_size));
+  }
+  return s;
+}
+
+Spread spread(const std::vector<double>& xs) {
+  Spread s;
+  if (xs.empty()) return s;
+  s.mean = std::accumulate(xs.begin(), xs.end(), 0.0) / static_cast<double>(xs.size());
+  if (xs.size() < 2) return s;
+  double sq = 0;
+  for (double x : xs) sq += (x - s.mean) * (x - s.mean);
+  s.stddev = std::sqrt(sq / static_cast<double>(xs.size() - 1));
+  return s;
+}
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const auto first = line.find_first_not_of(" \t", colon + 1);
+    return first == std::string::npos ? "" : line.substr(first);
+  }
+  return "unknown";
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char text[64];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+  return text;
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return in ? one + " " + five + " " + fifteen : "unknown";
+}
+
+std::string type_mix(const WeightSummary& s) {
+  std::vector<std::pair<std::string, int>> types(s.type_counts.begin(), s.type_counts.end());
+  std::stable_sort(types.begin(), types.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string text;
+  for (const auto& [name, n] : types) text += (text.empty() ? "" : " ") + name + ":" + std::to_string(n);
+  return text;
+}
+
+// Tokens/s of each repetition for the prompt and for the decode.
+struct Samples {
+  std::vector<double> prompt_tokens_per_s, gen_tokens_per_s;
+};
+
+Samples run_repetitions(engine::CpuBackend& backend, const engine::Model& model, const BenchOptions& o) {
+  const int64_t vocab = model.config().vocab_size;
+  std::mt19937_64 rng(20240501);
+  std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(vocab - 1));
+  std::vector<float> logits(static_cast<size_t>(vocab));
+  std::vector<int32_t> tokens(static_cast<size_t>(o.prompt_tokens)), positions(tokens.size());
+  std::iota(positions.begin(), positions.end(), 0);
+
+  {  // warm-up, not timed: first touches of scratch buffers and the pool's threads
+    auto cache = backend.new_sequence_cache();
+    const int n = std::min(o.prompt_tokens, 8);
+    for (int i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = random_token(rng);
+    backend.forward(tokens.data(), n, positions.data(), *cache, logits.data(), false);
+  }
+  Samples samples;
+  for (int rep = 0; rep < o.repetitions; ++rep) {
+    auto cache = backend.new_sequence_cache();
+    for (auto& t : tokens) t = random_token(rng);
+    auto t0 = Clock::now();
+    backend.forward(tokens.data(), o.prompt_tokens, positions.data(), *cache, logits.data(), false);
+    const double prompt_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    samples.prompt_tokens_per_s.push_back(o.prompt_tokens / prompt_s);
+
+    t0 = Clock::now();
+    for (int i = 0; i < o.gen_tokens; ++i) {
+      const int32_t token = random_token(rng), position = o.prompt_tokens + i;
+      backend.forward(&token, 1, &position, *cache, logits.data(), false);
+    }
+    const double gen_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    samples.gen_tokens_per_s.push_back(o.gen_tokens / gen_s);
+  }
+  return samples;
+}
+
+struct Report {
+  std::string model_file, cpu, date, load;
+  uint64_t size_bytes = 0;
+  WeightSummary weights;
+  int threads = 0;
+  Spread pp, tg;
+  std::vector<double> pp_samples, tg_samples;
+  double bandwidth_bytes_per_s = 0;
+};
+
+void print_table(const Report& r, const BenchOptions& o) {
+  const double roofline = r.bandwidth_bytes_per_s / static_cast<double>(r.weights.bytes_per_token);
+  std::printf("cpu: %s\ndate: %s   load average: %s\n\n", r.cpu.c_str(), r.date.c_str(), r.load.c_str());
+  char size[32], params[32];
+  const double size_bytes = static_cast<double>(r.size_bytes);
+  if (size_bytes >= (1 << 30)) std::snprintf(size, sizeof size, "%.2f GiB", size_bytes / (1 << 30));
+  else std::snprintf(size, sizeof size, "%.2f MiB", size_bytes / (1 << 20));
+  const double n_params = static_cast<double>(r.weights.params);
+  if (n_params >= 1e9) std::snprintf(params, sizeof params, "%.2f B", n_params / 1e9);
+  else std::snprintf(params, sizeof params, "%.2f M", n_params / 1e6);
+  const std::string types = type_mix(r.weights);
+  const int model_w = std::max<int>(5, static_cast<int>(r.model_file.size()));
+  const int types_w = std::max<int>(5, static_cast<int>(types.size()));
+  std::printf("| %-*s | %10s | %8s | %-*s | %7s | %8s | %18s |\n", model_w, "model", "size", "params", types_w, "types",
+              "threads", "test", "t/s");
+  std::printf("| %s | ---------: | -------: | %s | ------: | -------: | -----------------: |\n",
+              std::string(static_cast<size_t>(model_w), '-').c_str(), std::string(static_cast<size_t>(types_w), '-').c_str());
+  auto row = [&](const std::string& test, const Spread& s) {
+    char rate[48];
+    std::snprintf(rate, sizeof rate, "%.2f ± %.2f", s.mean, s.stddev);
+    std::printf("| %-*s | %10s | %8s | %-*s | %7d | %8s | %19s |\n", model_w, r.model_file.c_str(), size, params, types_w,
+                types.c_str(), r.threads, test.c_str(), rate);  // "±" is 2 bytes: one more column
+  };
+  row("pp " + std::to_string(o.prompt_tokens), r.pp);
+  row("tg " + std::to_string(o.gen_tokens), r.tg);
+  std::printf("\ndecode roofline (threads %d, bandwidth measured in this run):\n", r.threads);
+  std::printf("  memory read bandwidth    %8.2f GB/s\n", r.bandwidth_bytes_per_s / 1e9);
+  std::printf("  weight bytes per token   %8.3f GB (layers + output matrix + one embedding row)\n",
+              static_cast<double>(r.weights.bytes_per_token) / 1e9);
+  std::printf("  roofline                 %8.2f tokens/s\n", roofline);
+  std::printf("  tg %-5d achieved        %8.2f tokens/s = %.1f%% of roofline\n", o.gen_tokens, r.tg.mean,
+              100.0 * r.tg.mean / roofline);
+}
+
+void print_json(const Report& r, const BenchOptions& o) {
+  boost::json::object common{{"model", r.model_file},
+                             {"size_bytes", r.size_bytes},
+                             {"params", r.weights.params},
+                             {"threads", r.threads},
+                             {"repetitions", o.repetitions},
+                             {"cpu", r.cpu},
+                             {"date", r.date},
+                             {"load_average", r.load}};
+  boost::json::object types;
+  for (const auto& [name, n] : r.weights.type_counts) types[name] = n;
+  common["types"] = std::move(types);
+  auto test_line = [&](const char* test, int n_tokens, const Spread& s, const std::vector<double>& samples) {
+    boost::json::object line = common;
+    line["test"] = test;
+    line["n_tokens"] = n_tokens;
+    line["tokens_per_s_mean"] = s.mean;
+    line["tokens_per_s_stddev"] = s.stddev;
+    line["tokens_per_s_samples"] = boost::json::array(samples.begin(), samples.end());
+    std::printf("%s\n", boost::json::serialize(line).c_str());
+  };
+  test_line("pp", o.prompt_tokens, r.pp, r.pp_samples);
+  test_line("tg", o.gen_tokens, r.tg, r.tg_samples);
+  const double roofline = r.bandwidth_bytes_per_s / static_cast<double>(r.weights.bytes_per_token);
+  boost::json::object line = common;
+  line["test"] = "roofline";
+  line["read_bandwidth_bytes_per_s"] = r.bandwidth_bytes_per_s;
+  line["weight_bytes_per_token"] = r.weights.bytes_per_token;
+  line["roofline_tokens_per_s"] = roofline;
+  line["tg_tokens_per_s"] = r.tg.mean;
+  line["roofline_ratio"] = r.tg.mean / roofline;
+  std::printf("%s\n", boost::json::serialize(line).c_str());
+}
+
+void run_bench(const BenchOptions& o) {
+  auto model = load_model_weights(o.model);
+  const auto& config = model->config();
+  if (o.prompt_tokens + static_cast<int64_t>(o.gen_tokens) > config.context_length) {
+    throw engine::EngineError("-p " + std::to_string(o.prompt_tokens) + " + -n " + std::to_string(o.gen_tokens) +
+                              " tokens exceed the model's context of " + std::to_string(config.context_length));
+  }
+  Report r;
+  r.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  r.model_file = std::filesystem::path(o.model).filename().string();
+  r.size_bytes = model_file_bytes(o.model);
+  r.weights = summarize_weights(*model);
+  r.cpu = cpu_model_name();
+  r.load = load_average();  // before the run: what else was running
+
+  engine::CpuBackend backend(*model, engine::CpuBackendOptions{.threads = r.threads});
+  const Samples samples = run_repetitions(backend, *model, o);
+  r.pp_samples = samples.prompt_tokens_per_s;
+  r.tg_samples = samples.gen_tokens_per_s;
+  r.pp = spread(r.pp_samples);
+  r.tg = spread(r.tg_samples);
+
+  kernels::ThreadPool pool(r.threads);
+  r.bandwidth_bytes_per_s = kernels::measure_read_bandwidth(pool, 1.0);
+  r.date = utc_now();
+  if (o.json) print_json(r, o);
+  else print_table(r, o);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  static const CLI::Range kAtLeastOne(1, std::numeric_limits<int>::max());
+  auto opts = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("bench", "Prompt and generation tokens/s of a model, and the decode roofline");
+  cmd->add_option("-m,--model", opts->model, "GGUF file or Hugging Face directory")->required();
+  cmd->add_option("-p,--prompt-tokens", opts->prompt_tokens, "tokens in the timed prompt")
+      ->capture_default_str()->check(kAtLeastOne);
+  cmd->add_option("-n,--gen-tokens", opts->gen_tokens, "tokens decoded one at a time after the prompt")
+      ->capture_default_str()->check(kAtLeastOne);
+  cmd->add_option("-t,--threads", opts->threads, "threads for the weight products (default: all cores)")
+      ->check(kAtLeastOne);
+  cmd->add_option("-r,--repetitions", opts->repetitions, "repetitions of prompt + decode")
+      ->capture_default_str()->check(kAtLeastOne);
+  cmd->add_flag("--json", opts->json, "one JSON object per line instead of the table");
+  cmd->callback([opts] { run_bench(*opts); });
+}
+
+}  // namespace ragent::cli
