@@ -403,6 +403,9 @@ RAGENT_AVX512 void interleave_rows(const DecodedPair* const* w, int64_t npairs, 
   }
 }
 
+// 4 bytes at p in every int32 lane (a load-port broadcast, no shuffle).
+RAGENT_AVX512 inline __m512i broadcast4(const int8_t* p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+
 // 16 rows x C activations. Per granule and activation: vpdpbusd x4 into an int32 sum that
 // starts at the granule's offset correction, then one convert, one scale product and one FMA
 // (plus one FNMADD for the min): about 8 vector ops per 256 MACs.
@@ -420,13 +423,11 @@ RAGENT_AVX512 void rows16_kernel(const Granule16* wg, const PackedPair* x, int64
       const int l = 4 * g;
       for (int c = 0; c < C; ++c) {
         const PackedPair& xp = x[c * x_stride + p];
-        int32_t a[4];
-        std::memcpy(a, xp.a + 4 * l, sizeof a);
         __m512i dot = _mm512_set1_epi32(xp.init[l] + xp.init[l + 1] + xp.init[l + 2] + xp.init[l + 3]);
-        dot = _mm512_dpbusd_epi32(dot, q0, _mm512_set1_epi32(a[0]));
-        dot = _mm512_dpbusd_epi32(dot, q1, _mm512_set1_epi32(a[1]));
-        dot = _mm512_dpbusd_epi32(dot, q2, _mm512_set1_epi32(a[2]));
-        dot = _mm512_dpbusd_epi32(dot, q3, _mm512_set1_epi32(a[3]));
+        dot = _mm512_dpbusd_epi32(dot, q0, broadcast4(xp.a + 4 * (l + 0)));
+        dot = _mm512_dpbusd_epi32(dot, q1, broadcast4(xp.a + 4 * (l + 1)));
+        dot = _mm512_dpbusd_epi32(dot, q2, broadcast4(xp.a + 4 * (l + 2)));
+        dot = _mm512_dpbusd_epi32(dot, q3, broadcast4(xp.a + 4 * (l + 3)));
         acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(xp.dx[l])), acc[c]);
         if constexpr (kMin) {
           const float xs = (xp.xs[l] + xp.xs[l + 1]) + (xp.xs[l + 2] + xp.xs[l + 3]);
