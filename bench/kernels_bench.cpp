@@ -88,13 +88,14 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> dist(0.0f, 0.05f);
   std::vector<float> wf(static_cast<size_t>(kRows * kCols));
   for (float& v : wf) v = dist(rng);
-  std::vector<float> x(static_cast<size_t>(64 * kCols));
+  std::vector<float> x(static_cast<size_t>(128 * kCols));
   for (float& v : x) v = dist(rng) * 20.0f;
-  std::vector<float> y(static_cast<size_t>(64 * kRows));
+  std::vector<float> y(static_cast<size_t>(128 * kRows));
 
-  std::printf("%-5s %6s | %8s | %12s %5s | %12s %5s | %12s | %12s %12s %12s\n", "type", "MiB", "hot GB/s",
-              "GEMV 1t GB/s", "roof", "GEMV 2t GB/s", "roof", "GEMM 1t B=64", "2t B=8", "2t B=32", "2t B=64");
-  std::printf("%-5s %6s | %8s | %12s %5s | %12s %5s | %51s\n", "", "", "1t, L2", "", "", "", "", "GEMM: GMAC/s (Llama-3.2-1B prompt tok/s)");
+  std::printf("%-5s %6s | %8s | %12s %5s | %12s %5s | %12s | %12s %12s %12s %12s\n", "type", "MiB", "hot GB/s",
+              "GEMV 1t GB/s", "roof", "GEMV 2t GB/s", "roof", "GEMM 1t B=64", "2t B=8", "2t B=32", "2t B=64",
+              "2t B=128");
+  std::printf("%-5s %6s | %8s | %12s %5s | %12s %5s | %64s\n", "", "", "1t, L2", "", "", "", "", "GEMM: GMAC/s (Llama-3.2-1B prompt tok/s)");
   const QuantType types[] = {QuantType::F32, QuantType::F16, QuantType::BF16, QuantType::Q8_0,
                              QuantType::Q4_0, QuantType::Q4_K, QuantType::Q5_K, QuantType::Q6_K};
   for (QuantType t : types) {
@@ -119,9 +120,9 @@ int main(int argc, char** argv) {
       gemv(pools[0], t, arena.get(), 64, kCols, xq.data(), y.data());
     });
     const double hot_gbs = static_cast<double>(row_bytes(t, kCols) * 64) / hot_sec / 1e9;
-    double gemm_gmacs[4];
-    const int64_t batches[4] = {64, 8, 32, 64};
-    for (int i = 0; i < 4; ++i) {
+    double gemm_gmacs[5];
+    const int64_t batches[5] = {64, 8, 32, 64, 128};
+    for (int i = 0; i < 5; ++i) {
       size_t next = 0;
       const double sec = time_per_call(seconds, [&] {
         gemm(pools[i == 0 ? 0 : 1], t, arena.get() + next * matrix_bytes, kRows, kCols, x.data(), batches[i], y.data());
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
     std::printf("%-5s %6.1f | %8.1f | %12.1f %4.0f%% | %12.1f %4.0f%% |", std::string(quant_type_name(t)).c_str(),
                 static_cast<double>(matrix_bytes) / (1 << 20), hot_gbs, gemv_gbs[0], 100 * gemv_gbs[0] / bw[0], gemv_gbs[1],
                 100 * gemv_gbs[1] / bw[1]);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 5; ++i) {
       std::printf(" %5.1f (%4.0f)%s", gemm_gmacs[i], gemm_gmacs[i] * 1e9 / kLayerMacsPerToken, i == 0 ? " |" : "");
     }
     std::printf("\n");

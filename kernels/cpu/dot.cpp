@@ -126,9 +126,8 @@ T* scratch(std::vector<T>& buf, size_t n) {
   return buf.data();
 }
 
-constexpr int kTileRows = 4;
-constexpr int kTileActs = 4;
-constexpr int64_t kChunkPairs = 32;  // 2048 values of K per decoded chunk: 4 rows stay in L1
+using detail::kTileChunkPairs;  // 1024 values of K per decoded chunk
+using detail::kTileRows;
 
 void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const void* w,
                 int64_t rows, int64_t cols, const float* x, int64_t batch, float* y) {
@@ -143,17 +142,17 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
   });
   const size_t wrow_bytes = row_bytes(type, cols);
   const auto* wbytes = static_cast<const uint8_t*>(w);
-  // Work items are tiles of kTileRows rows.
-  pool.parallel_for((rows + kTileRows - 1) / kTileRows, 4, [&](int64_t tile_begin, int64_t tile_end) {
+  // Work items are tiles of kTileRows rows; each decoded chunk is used for the whole batch.
+  pool.parallel_for((rows + kTileRows - 1) / kTileRows, 1, [&](int64_t tile_begin, int64_t tile_end) {
     thread_local std::vector<DecodedPair> decoded_buf;
-    DecodedPair* decoded = scratch(decoded_buf, static_cast<size_t>(kTileRows * kChunkPairs));
+    DecodedPair* decoded = scratch(decoded_buf, static_cast<size_t>(kTileRows * kTileChunkPairs));
     for (int64_t r0 = tile_begin * kTileRows; r0 < std::min(rows, tile_end * kTileRows); r0 += kTileRows) {
       const int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r0));
-      for (int64_t k0 = 0; k0 < npairs; k0 += kChunkPairs) {
-        const int64_t k1 = std::min(npairs, k0 + kChunkPairs);
+      for (int64_t k0 = 0; k0 < npairs; k0 += kTileChunkPairs) {
+        const int64_t k1 = std::min(npairs, k0 + kTileChunkPairs);
         const DecodedPair* wp[kTileRows];
         for (int r = 0; r < kTileRows; ++r) {
-          DecodedPair* dst = decoded + r * kChunkPairs;
+          DecodedPair* dst = decoded + r * kTileChunkPairs;
           if (r < n_rows) {
             tab.decode[idx](wbytes + static_cast<size_t>(r0 + r) * wrow_bytes, cols, k0, k1, dst);
           } else {
@@ -161,12 +160,7 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
           }
           wp[r] = dst;
         }
-        for (int64_t c0 = 0; c0 < batch; c0 += kTileActs) {
-          const int n_act = static_cast<int>(std::min<int64_t>(kTileActs, batch - c0));
-          const PackedPair* xp[kTileActs];
-          for (int c = 0; c < n_act; ++c) xp[c] = packed + (c0 + c) * npairs + k0;
-          tab.tile(wp, n_rows, xp, n_act, k1 - k0, has_min, y + c0 * rows + r0, rows, k0 > 0);
-        }
+        tab.tile(wp, n_rows, packed + k0, npairs, batch, k1 - k0, has_min, y + r0, rows, k0 > 0);
       }
     }
   });

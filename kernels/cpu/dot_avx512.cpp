@@ -5,6 +5,7 @@
 // the offset times the activation sum is taken out again: folded into the accumulator's start
 // value where the offset is per block, or subtracted with the per-16 sums of Q8_K.
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/dot_impl.hpp"
 
@@ -349,63 +350,126 @@ RAGENT_AVX512 void decode_q6_k_pairs(const void* w_row, int64_t, int64_t p0, int
   }
 }
 
-// 4 weight rows x C activations over npairs pairs; acc[r][c] holds 16 partial sums.
-template <int C, bool kMin>
-RAGENT_AVX512 void tile_kernel(const DecodedPair* const* w, const PackedPair* const* x, int64_t npairs,
-                               int n_rows, float* y, int64_t y_stride, bool accumulate) {
-  __m512 acc[4][C];
-  for (int r = 0; r < 4; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+// 16 weight rows for one 16-value granule (a quarter of a pair, one scale per row): int32
+// lane r of q[j] holds row r's bytes 4j..4j+3 of the granule, so a vpdpbusd against one
+// broadcast group of 4 activation bytes sums over K for 16 rows at once.
+struct Granule16 {
+  int32_t q[4][16];
+  float dw[16];
+  float mw[16];
+};
+static_assert(sizeof(Granule16) == 384);
+
+// 16 x 16 int32 transpose: out[c] lane r = v[r] lane c (unpacks, then 128-bit shuffles).
+RAGENT_AVX512 inline void transpose16x16(const __m512i* v, __m512i* out) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+  }
+  // u[4k + m], 128-bit lane L: rows 4k..4k+3 of column 4L + m.
+  for (int k = 0; k < 4; ++k) {
+    u[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+    u[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i a = _mm512_shuffle_i32x4(u[m], u[4 + m], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i b = _mm512_shuffle_i32x4(u[m], u[4 + m], _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512i c = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i d = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(3, 1, 3, 1));
+    out[m] = _mm512_shuffle_i32x4(a, c, _MM_SHUFFLE(2, 0, 2, 0));
+    out[8 + m] = _mm512_shuffle_i32x4(a, c, _MM_SHUFFLE(3, 1, 3, 1));
+    out[4 + m] = _mm512_shuffle_i32x4(b, d, _MM_SHUFFLE(2, 0, 2, 0));
+    out[12 + m] = _mm512_shuffle_i32x4(b, d, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+}
+
+// Reorders a decoded chunk (16 rows, npairs pairs each) into granules, once per chunk; the
+// whole batch then reads it. Column c of a pair's transpose is granule c / 4, group c % 4.
+RAGENT_AVX512 void interleave_rows(const DecodedPair* const* w, int64_t npairs, bool has_min, Granule16* out) {
   for (int64_t p = 0; p < npairs; ++p) {
-    __m512i q[4];
-    __m512 dw[4];
-    __m512 mw[4];
-    for (int r = 0; r < 4; ++r) {
-      q[r] = _mm512_loadu_si512(w[r][p].q);
-      dw[r] = _mm512_loadu_ps(w[r][p].dw);
-      if constexpr (kMin) mw[r] = _mm512_loadu_ps(w[r][p].mw);
+    __m512i v[16], cols[16];
+    for (int r = 0; r < kTileRows; ++r) v[r] = _mm512_loadu_si512(w[r][p].q);
+    transpose16x16(v, cols);
+    for (int c = 0; c < 16; ++c) _mm512_storeu_si512(out[4 * p + c / 4].q[c % 4], cols[c]);
+    for (int r = 0; r < kTileRows; ++r) {
+      const DecodedPair& d = w[r][p];
+      for (int g = 0; g < 4; ++g) out[4 * p + g].dw[r] = d.dw[4 * g];
+      if (has_min)
+        for (int g = 0; g < 4; ++g) out[4 * p + g].mw[r] = d.mw[4 * g];
     }
-    for (int c = 0; c < C; ++c) {
-      const PackedPair& xp = x[c][p];
-      const __m512i a = _mm512_loadu_si512(xp.a);
-      const __m512i init = _mm512_loadu_si512(xp.init);
-      const __m512 dx = _mm512_loadu_ps(xp.dx);
-      for (int r = 0; r < 4; ++r) {
-        const __m512i dot = _mm512_dpbusd_epi32(init, q[r], a);
-        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[r][c]);
-        if constexpr (kMin) acc[r][c] = _mm512_fnmadd_ps(mw[r], _mm512_loadu_ps(xp.xs), acc[r][c]);
+  }
+}
+
+// 4 bytes at p in every int32 lane (a load-port broadcast, no shuffle).
+RAGENT_AVX512 inline __m512i broadcast4(const int8_t* p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+
+// 16 rows x C activations. Per granule and activation: vpdpbusd x4 into an int32 sum that
+// starts at the granule's offset correction, then one convert, one scale product and one FMA
+// (plus one FNMADD for the min): about 8 vector ops per 256 MACs.
+template <int C, bool kMin>
+RAGENT_AVX512 void rows16_kernel(const Granule16* wg, const PackedPair* x, int64_t x_stride, int64_t npairs,
+                                 int n_rows, float* y, int64_t y_stride, bool accumulate) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < npairs; ++p) {
+    for (int g = 0; g < 4; ++g) {
+      const Granule16& gr = wg[4 * p + g];
+      const __m512i q0 = _mm512_loadu_si512(gr.q[0]), q1 = _mm512_loadu_si512(gr.q[1]);
+      const __m512i q2 = _mm512_loadu_si512(gr.q[2]), q3 = _mm512_loadu_si512(gr.q[3]);
+      const __m512 dw = _mm512_loadu_ps(gr.dw);
+      const int l = 4 * g;
+      for (int c = 0; c < C; ++c) {
+        const PackedPair& xp = x[c * x_stride + p];
+        __m512i dot = _mm512_set1_epi32(xp.init[l] + xp.init[l + 1] + xp.init[l + 2] + xp.init[l + 3]);
+        dot = _mm512_dpbusd_epi32(dot, q0, broadcast4(xp.a + 4 * (l + 0)));
+        dot = _mm512_dpbusd_epi32(dot, q1, broadcast4(xp.a + 4 * (l + 1)));
+        dot = _mm512_dpbusd_epi32(dot, q2, broadcast4(xp.a + 4 * (l + 2)));
+        dot = _mm512_dpbusd_epi32(dot, q3, broadcast4(xp.a + 4 * (l + 3)));
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(xp.dx[l])), acc[c]);
+        if constexpr (kMin) {
+          const float xs = (xp.xs[l] + xp.xs[l + 1]) + (xp.xs[l + 2] + xp.xs[l + 3]);
+          acc[c] = _mm512_fnmadd_ps(_mm512_loadu_ps(gr.mw), _mm512_set1_ps(xs), acc[c]);
+        }
       }
     }
   }
-  // Reduce with compile-time indices only, so acc can live in registers for the whole loop.
-  float sums[4][C];
-  for (int r = 0; r < 4; ++r)
-    for (int c = 0; c < C; ++c) sums[r][c] = _mm512_reduce_add_ps(acc[r][c]);
+  const __mmask16 rows_mask = static_cast<__mmask16>((1u << n_rows) - 1u);
   for (int c = 0; c < C; ++c) {
-    for (int r = 0; r < n_rows; ++r) {
-      float& out = y[c * y_stride + r];
-      out = accumulate ? out + sums[r][c] : sums[r][c];
-    }
+    float* out = y + c * y_stride;
+    const __m512 prev = accumulate ? _mm512_maskz_loadu_ps(rows_mask, out) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(out, rows_mask, _mm512_add_ps(prev, acc[c]));
   }
 }
 
 template <bool kMin>
-void tile_dispatch(const DecodedPair* const* w, int n_rows, const PackedPair* const* x, int n_act,
-                   int64_t npairs, float* y, int64_t y_stride, bool accumulate) {
-  switch (n_act) {
-    case 1: tile_kernel<1, kMin>(w, x, npairs, n_rows, y, y_stride, accumulate); break;
-    case 2: tile_kernel<2, kMin>(w, x, npairs, n_rows, y, y_stride, accumulate); break;
-    case 3: tile_kernel<3, kMin>(w, x, npairs, n_rows, y, y_stride, accumulate); break;
-    default: tile_kernel<4, kMin>(w, x, npairs, n_rows, y, y_stride, accumulate); break;
-  }
+RAGENT_AVX512 void rows16_batch(const Granule16* wg, const PackedPair* x, int64_t x_stride, int64_t n_act,
+                                int64_t npairs, int n_rows, float* y, int64_t y_stride, bool accumulate) {
+  int64_t c = 0;
+  for (; c + 8 <= n_act; c += 8)
+    rows16_kernel<8, kMin>(wg, x + c * x_stride, x_stride, npairs, n_rows, y + c * y_stride, y_stride, accumulate);
+  const auto one = [&](auto width) {
+    constexpr int kC = decltype(width)::value;
+    if (c + kC <= n_act) {
+      rows16_kernel<kC, kMin>(wg, x + c * x_stride, x_stride, npairs, n_rows, y + c * y_stride, y_stride, accumulate);
+      c += kC;
+    }
+  };
+  one(std::integral_constant<int, 4>{});
+  one(std::integral_constant<int, 2>{});
+  one(std::integral_constant<int, 1>{});
 }
 
-void tile(const DecodedPair* const* w, int n_rows, const PackedPair* const* x, int n_act, int64_t npairs,
-          bool has_min, float* y, int64_t y_stride, bool accumulate) {
+void tile(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t x_stride, int64_t n_act,
+          int64_t npairs, bool has_min, float* y, int64_t y_stride, bool accumulate) {
+  alignas(64) Granule16 wg[4 * kTileChunkPairs];
+  interleave_rows(w, npairs, has_min, wg);
   if (has_min) {
-    tile_dispatch<true>(w, n_rows, x, n_act, npairs, y, y_stride, accumulate);
+    rows16_batch<true>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
   } else {
-    tile_dispatch<false>(w, n_rows, x, n_act, npairs, y, y_stride, accumulate);
+    rows16_batch<false>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
   }
 }
 

@@ -49,11 +49,14 @@ bool gemm_has_min(QuantType type);
 using DecodeFn = void (*)(const void* w_row, int64_t cols, int64_t pair_begin, int64_t pair_end,
                           DecodedPair* out);
 
-// y[c * y_stride + r] (+)= Σ over npairs of rows r < 4 (weights w[r], npairs entries each) and
-// activations c < n_act (x[c], npairs entries each). Rows past n_rows are computed but not
-// stored. accumulate: add to y instead of overwriting.
-using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPair* const* x,
-                        int n_act, int64_t npairs, bool has_min, float* y, int64_t y_stride,
+// y[c * y_stride + r] (+)= Σ over npairs of rows r < kTileRows (weights w[r], npairs entries
+// each) and activations c < n_act (x + c * x_stride, npairs entries each). Rows past n_rows
+// must be decoded as zeros; they are computed but not stored. accumulate: add to y instead of
+// overwriting. npairs <= kTileChunkPairs.
+constexpr int kTileRows = 16;
+constexpr int64_t kTileChunkPairs = 16;
+using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t x_stride,
+                        int64_t n_act, int64_t npairs, bool has_min, float* y, int64_t y_stride,
                         bool accumulate);
 
 struct KernelTable {
