@@ -346,6 +346,11 @@ std::optional<TokenId> Tokenizer::find_special(std::string_view text) const {
   return it->second;
 }
 
+std::pair<TokenId, size_t> Tokenizer::match_special(std::string_view text, size_t pos, bool parse_special) const {
+  if (pos >= text.size()) return {-1, 0};
+  return impl_->match_special(text, pos, parse_special);
+}
+
 std::string Tokenizer::decode(std::span<const TokenId> ids) const {
   std::string out;
   for (TokenId id : ids) {

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/error.hpp"
@@ -93,6 +94,10 @@ class Tokenizer {
 
   // Id of the special or added token whose text is exactly `text`.
   std::optional<TokenId> find_special(std::string_view text) const;
+
+  // The longest special or added token whose text starts at text[pos], and its length in
+  // bytes; {-1, 0} when none does. Control tokens count only when parse_special is true.
+  std::pair<TokenId, size_t> match_special(std::string_view text, size_t pos, bool parse_special) const;
 
   // Bytes of the tokens, concatenated (control tokens as their text). For "llama" the
   // leading space of the dummy prefix is removed. The result is not valid UTF-8 when `ids`
