@@ -231,12 +231,7 @@ void swiglu(float* gate, const float* up, int64_t count) {
 }
 
 void check_computable(const TensorView& w) {
-  if (!w.present()) return;
-  if (!kernels::is_supported(static_cast<kernels::QuantType>(static_cast<uint32_t>(w.type)))) {
-    const auto traits = ggml_type_traits(static_cast<uint32_t>(w.type));
-    throw EngineError("tensor '" + w.name + "' has type " + std::string(traits ? traits->name : "unknown") +
-                      ", which the CPU backend cannot compute with");
-  }
+  if (w.present()) compute_type(w);
 }
 
 // The steps of one layer for n tokens, on x [n, hidden] in place.

@@ -10,6 +10,15 @@ namespace ragent::engine {
 
 namespace {
 
+void require_matrix(const TensorView& w) {
+  if (w.shape.size() != 2) {
+    throw EngineError("tensor '" + w.name + "' has " + std::to_string(w.shape.size()) +
+                      " dimensions; a weight matrix needs 2");
+  }
+}
+
+}  // namespace
+
 kernels::QuantType compute_type(const TensorView& w) {
   const auto type = static_cast<kernels::QuantType>(static_cast<uint32_t>(w.type));
   if (!kernels::is_supported(type)) {
@@ -21,15 +30,6 @@ kernels::QuantType compute_type(const TensorView& w) {
   }
   return type;
 }
-
-void require_matrix(const TensorView& w) {
-  if (w.shape.size() != 2) {
-    throw EngineError("tensor '" + w.name + "' has " + std::to_string(w.shape.size()) +
-                      " dimensions; a weight matrix needs 2");
-  }
-}
-
-}  // namespace
 
 void matmul(kernels::ThreadPool& pool, const TensorView& w, const float* x, int64_t batch, float* y) {
   require_matrix(w);

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "engine/model.hpp"
+#include "kernels/cpu/quant.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 
 namespace ragent::engine {
@@ -22,6 +23,10 @@ namespace ragent::engine {
 // y batch * rows floats; they must not overlap. Throws EngineError naming the tensor when its
 // type cannot be computed with or it is not 2-D.
 void matmul(kernels::ThreadPool& pool, const TensorView& w, const float* x, int64_t batch, float* y);
+
+// The kernels' type for w. Throws EngineError naming the tensor when the CPU cannot compute
+// with its type.
+kernels::QuantType compute_type(const TensorView& w);
 
 // dst[0..cols) = row `row` of the 2-D view w (rows outermost), dequantized to f32.
 void read_weight_row(const TensorView& w, int64_t row, float* dst);
