@@ -17,6 +17,7 @@
 
 #include "engine/gguf.hpp"
 #include "tests/engine/hf_checkpoint.hpp"
+#include "tests/cli/run_ragent.hpp"
 #include "tests/support/reference.hpp"
 #include "engine/tokenizer_load.hpp"
 #include "kernels/cpu/quant.hpp"
@@ -27,24 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using engine::GgmlType;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_ragent(const std::string& args) {
-  std::string command = RAGENT_BINARY_DIR;
-  command.append("/ragent ").append(args).append(" 2>&1");
-  CliRun result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using cli_testing::run_ragent;
+using CliRun = cli_testing::RagentRun;
 
 // Appends rather than chains operator+: GCC 12 raises a false -Wrestrict on "'" + s + "'".
 std::string quote(const fs::path& p) {
@@ -120,10 +105,10 @@ fs::path llama31_tokenizer_json() { return testing_support::reference_tokenizer_
 TEST(Cli, InspectShowsMetadataArchitectureAndTensors) {
   const fs::path model = write_tiny_llama();
   const CliRun r = run_ragent("inspect " + quote(model));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output();
   for (const char* expected : {"GGUF v3", "general.architecture", "\"llama\"", "layers 0-1: attention 4 heads / 2 kv",
                                "ffn swiglu 512", "chat format     llama3 (from the architecture)", "blk.1.ffn_down.weight", "F16", "512 x 256", "parameters"}) {
-    EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
+    EXPECT_NE(r.output().find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output();
   }
 }
 
@@ -156,11 +141,11 @@ TEST(Cli, InspectReadsShardedHuggingFaceCheckpoint) {
   mt::write_checkpoint(dir.path(), tensors, engine::SafetensorsDType::BF16, /*n_shards=*/3);
 
   const CliRun r = run_ragent("inspect " + quote(dir.path()));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output();
   for (const char* expected : {"arch            llama", "context         131072", "llama3 scaling (factor 8",
                                "rotate-half", "layers 0-1: attention 4 heads / 2 kv, ffn swiglu 128",
                                "in 3 files", "model.layers.1.mlp.down_proj.weight", "BF16", "64 x 128"}) {
-    EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
+    EXPECT_NE(r.output().find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output();
   }
 }
 
@@ -176,9 +161,9 @@ TEST(Cli, InspectDetectsChatFormatFromTemplate) {
   const fs::path path = temp_dir() / "template-only.gguf";
   w.write(path);
   const CliRun r = run_ragent("inspect " + quote(path));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("chat format     nemotron-v1.5 (from the chat template)"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("not loadable as a model"), std::string::npos) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output();
+  EXPECT_NE(r.output().find("chat format     nemotron-v1.5 (from the chat template)"), std::string::npos) << r.output();
+  EXPECT_NE(r.output().find("not loadable as a model"), std::string::npos) << r.output();
 }
 
 TEST(Cli, QuantizeWritesQ8_0AndQ4_K_M) {
@@ -186,10 +171,10 @@ TEST(Cli, QuantizeWritesQ8_0AndQ4_K_M) {
   const fs::path q8 = temp_dir() / "tiny-q8_0.gguf";
   const fs::path q4 = temp_dir() / "tiny-q4_k_m.gguf";
   CliRun r = run_ragent("quantize -q " + quote(model) + " " + quote(q8) + " Q8_0");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output();
   r = run_ragent("quantize " + quote(model) + " " + quote(q4) + " Q4_K");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("ffn_gate.weight"), std::string::npos) << r.output;  // progress lines
+  ASSERT_EQ(r.exit_code, 0) << r.output();
+  EXPECT_NE(r.output().find("ffn_gate.weight"), std::string::npos) << r.output();  // progress lines
 
   const auto file8 = engine::GgufFile::open(q8);
   EXPECT_EQ(file8.find_tensor("blk.0.attn_q.weight")->type, GgmlType::Q8_0);
@@ -204,8 +189,8 @@ TEST(Cli, QuantizeWritesQ8_0AndQ4_K_M) {
   EXPECT_EQ(file4.get_string("general.name"), "tiny test llama");
 
   r = run_ragent("inspect " + quote(q4));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("Q6_K"), std::string::npos);
+  ASSERT_EQ(r.exit_code, 0) << r.output();
+  EXPECT_NE(r.output().find("Q6_K"), std::string::npos);
 }
 
 TEST(Cli, QuantizeRejectsUnknownTypeAndLeavesNoFile) {
@@ -213,9 +198,9 @@ TEST(Cli, QuantizeRejectsUnknownTypeAndLeavesNoFile) {
   const fs::path out = temp_dir() / "never.gguf";
   fs::remove(out);
   const CliRun r = run_ragent("quantize " + quote(model) + " " + quote(out) + " Q3_K");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("Q3_K"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("Q8_0"), std::string::npos) << "the error should list the choices: " << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.output();
+  EXPECT_NE(r.output().find("Q3_K"), std::string::npos) << r.output();
+  EXPECT_NE(r.output().find("Q8_0"), std::string::npos) << "the error should list the choices: " << r.output();
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -228,9 +213,9 @@ TEST(Cli, InspectNamesFileAndOffsetOfCorruption) {
     std::ofstream(bad, std::ios::binary) << bytes.substr(0, 300);
   }
   const CliRun r = run_ragent("inspect " + quote(bad));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find(bad.string()), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("offset"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.output();
+  EXPECT_NE(r.output().find(bad.string()), std::string::npos) << r.output();
+  EXPECT_NE(r.output().find("offset"), std::string::npos) << r.output();
 }
 
 TEST(Cli, TokenizeAndDetokenizeWithGgufAndHfDirectory) {
@@ -248,50 +233,50 @@ TEST(Cli, TokenizeAndDetokenizeWithGgufAndHfDirectory) {
   for (const fs::path& model : {gguf, hf_dir}) {
     SCOPED_TRACE(model.string());
     CliRun r = run_ragent("tokenize -m " + quote(model) + " 'Hello world'");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_EQ(r.output, "[128000, 9906, 1917]\n");
+    ASSERT_EQ(r.exit_code, 0) << r.output();
+    EXPECT_EQ(r.output(), "[128000, 9906, 1917]\n");
     r = run_ragent("tokenize --no-bos -m " + quote(model) + " 'Hello world'");
-    EXPECT_EQ(r.output, "[9906, 1917]\n");
+    EXPECT_EQ(r.output(), "[9906, 1917]\n");
     r = run_ragent("tokenize --no-bos -m " + quote(model) + " '<|eot_id|>'");
-    EXPECT_NE(r.output, "[128009]\n") << "special tokens are text unless --special";
+    EXPECT_NE(r.output(), "[128009]\n") << "special tokens are text unless --special";
     r = run_ragent("tokenize --no-bos --special -m " + quote(model) + " '<|eot_id|>'");
-    EXPECT_EQ(r.output, "[128009]\n");
+    EXPECT_EQ(r.output(), "[128009]\n");
     r = run_ragent("detokenize -m " + quote(model) + " 9906 1917");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_EQ(r.output, "Hello world\n");
+    ASSERT_EQ(r.exit_code, 0) << r.output();
+    EXPECT_EQ(r.output(), "Hello world\n");
     r = run_ragent("detokenize -m " + quote(model) + " '[9906, 1917]'");
-    EXPECT_EQ(r.output, "Hello world\n");
+    EXPECT_EQ(r.output(), "Hello world\n");
   }
 
   const fs::path text = temp_dir() / "text.txt";
   std::ofstream(text) << "Hello world";
   CliRun r = run_ragent("tokenize --no-bos -m " + quote(gguf) + " --file " + quote(text));
-  EXPECT_EQ(r.output, "[9906, 1917]\n");
+  EXPECT_EQ(r.output(), "[9906, 1917]\n");
 
   r = run_ragent("detokenize -m " + quote(gguf) + " 9906 999999");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("999999"), std::string::npos) << r.output;
+  EXPECT_NE(r.output().find("999999"), std::string::npos) << r.output();
 }
 
 TEST(Cli, BenchPrintsSpeedTableAndRoofline) {
   const fs::path model = write_tiny_llama();
   const CliRun r = run_ragent("bench -m " + quote(model) + " -p 4 -n 2 -r 2 -t 1");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output();
   for (const char* expected : {"loading ", "cpu: ", "date: ", "load average: ", "| model", "size |", "params |", "types",
                                "threads |", "test |", "t/s |", "tiny-llama-f16.gguf", " MiB" /* the load line */, "F16:16 F32:5",
                                "1.34 M", "pp 4 |", "tg 2 |", "threads 1,", " ± ", "memory read bandwidth", "GB/s",
                                "weight bytes per token", "roofline", "% of roofline"}) {
-    EXPECT_NE(r.output.find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output;
+    EXPECT_NE(r.output().find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output();
   }
-  EXPECT_NE(r.output.find("|       1 |"), std::string::npos) << "the thread count: " << r.output;
+  EXPECT_NE(r.output().find("|       1 |"), std::string::npos) << "the thread count: " << r.output();
 }
 
 TEST(Cli, BenchJsonIsOneObjectPerLine) {
   const fs::path model = write_tiny_llama();
   const CliRun r = run_ragent("bench --json -m " + quote(model) + " -p 3 -n 1 -r 1 -t 1");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output();
   std::vector<boost::json::object> objects;  // stdout's lines; stderr's progress lines do not start with '{'
-  std::istringstream in(r.output);
+  std::istringstream in(r.output());
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] != '{') continue;
     boost::system::error_code ec;
@@ -300,7 +285,7 @@ TEST(Cli, BenchJsonIsOneObjectPerLine) {
     ASSERT_TRUE(v.is_object()) << line;
     objects.push_back(v.as_object());
   }
-  ASSERT_EQ(objects.size(), 3u) << r.output;
+  ASSERT_EQ(objects.size(), 3u) << r.output();
   EXPECT_EQ(objects[0].at("test"), "pp");
   EXPECT_EQ(objects[0].at("n_tokens"), 3);
   EXPECT_EQ(objects[1].at("test"), "tg");
@@ -318,18 +303,18 @@ TEST(Cli, BenchJsonIsOneObjectPerLine) {
 TEST(Cli, BenchRejectsBadOptions) {
   const fs::path model = write_tiny_llama();
   CliRun r = run_ragent("bench -m " + quote(temp_dir() / "missing.gguf"));
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("missing.gguf"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.output();
+  EXPECT_NE(r.output().find("missing.gguf"), std::string::npos) << r.output();
   r = run_ragent("bench -m " + quote(model) + " -p 4000 -n 200 -r 1");
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("context of 4096"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.output();
+  EXPECT_NE(r.output().find("context of 4096"), std::string::npos) << r.output();
   for (const char* bad : {" -p 0", " -n -1", " -r 0", " -t 0", " -p many", " --frobnicate"}) {
     r = run_ragent("bench -m " + quote(model) + bad);
-    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output();
   }
   r = run_ragent("bench -p 4");  // no model
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--model"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 2) << r.output();
+  EXPECT_NE(r.output().find("--model"), std::string::npos) << r.output();
 }
 
 }  // namespace

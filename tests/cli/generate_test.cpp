@@ -23,48 +23,21 @@
 #include "engine/gguf.hpp"
 #include "engine/tokenizer_load.hpp"
 #include "kernels/cpu/quant.hpp"
+#include "tests/cli/run_ragent.hpp"
 #include "tests/support/reference.hpp"
 
 namespace ragent {
 namespace {
 
 namespace fs = std::filesystem;
+using cli_testing::RagentRun;
+using cli_testing::run_ragent;
 using engine::GgmlType;
 
 fs::path temp_dir() {
   const fs::path dir = fs::path(testing::TempDir()) / "ragent_generate_test";
   fs::create_directories(dir);
   return dir;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-struct RagentRun {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-// Runs the binary with `input` on stdin, keeping stdout and stderr apart.
-// `launcher` goes before the binary (e.g. a `timeout` command).
-RagentRun run_ragent(const std::string& args, const std::string& input = "", const std::string& launcher = "") {
-  const fs::path in_file = temp_dir() / "stdin.txt", err_file = temp_dir() / "stderr.txt";
-  std::ofstream(in_file, std::ios::binary) << input;
-  std::string command = launcher + RAGENT_BINARY_DIR;
-  command.append("/ragent ").append(args).append(" <").append(in_file.string()).append(" 2>").append(err_file.string());
-  RagentRun run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.err = read_text(err_file);
-  return run;
 }
 
 fs::path llama31_tokenizer_json() { return testing_support::reference_tokenizer_json("tokenizer-llama3_1"); }
