@@ -28,33 +28,18 @@
 #include "engine/kv_cache.hpp"
 #include "engine/stop_matcher.hpp"
 #include "tests/engine/tiny_model.hpp"
+#include "tests/support/byte_level.hpp"
 
 namespace ragent::engine {
 namespace {
+
+using testing_support::mapped_byte;
 
 namespace asio = boost::asio;
 using model_testing::TempDir;
 
 constexpr int64_t kVocab = 258;  // 256 bytes, <|begin_of_text|>, <|eot_id|>
 constexpr TokenId kBos = 256, kEot = 257;
-
-// GPT-2's printable form of one byte, as UTF-8.
-std::string mapped_byte(int b) {
-  auto printable = [](int x) { return (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174; };
-  int cp = b;
-  if (!printable(b)) {
-    cp = 256;
-    for (int i = 0; i < b; ++i) cp += printable(i) ? 0 : 1;
-  }
-  std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
 
 Tokenizer byte_tokenizer() {
   TokenizerSpec spec;

@@ -11,27 +11,12 @@
 #include <vector>
 
 #include "engine/tokenizer.hpp"
+#include "tests/support/byte_level.hpp"
 
 namespace ragent::engine {
 namespace {
 
-// GPT-2 bytes_to_unicode for one byte, as UTF-8: printable bytes stand for themselves.
-std::string mapped_byte(int b) {
-  auto printable = [](int i) { return (i >= 33 && i <= 126) || (i >= 161 && i <= 172) || i >= 174; };
-  int cp = b;
-  if (!printable(b)) {
-    cp = 256;
-    for (int i = 0; i < b; ++i) cp += printable(i) ? 0 : 1;
-  }
-  std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
+using testing_support::mapped_byte;
 
 // Byte-level vocabulary over letters (printable bytes map to themselves): ids 0..255 are the
 // bytes, then one token per merge.

@@ -14,32 +14,14 @@
 
 #include "engine/pretokenize.hpp"
 #include "engine/tokenizer.hpp"
+#include "tests/support/byte_level.hpp"
 
 namespace ragent::engine {
 namespace {
 
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kByte = 6;
+using testing_support::mapped_byte;
 
-// GPT-2 bytes_to_unicode for one byte, as UTF-8.
-std::string mapped_byte(int b) {
-  bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-  int cp = b;
-  if (!printable) {
-    int n = 0;
-    for (int i = 0; i < b; ++i) {
-      if (!((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || i >= 174)) ++n;
-    }
-    cp = 256 + n;
-  }
-  std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kByte = 6;
 
 // Byte-level vocabulary: ids 0..255 are the bytes, then merged tokens, then special tokens.
 struct ByteLevelVocab {

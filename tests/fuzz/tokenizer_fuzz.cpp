@@ -12,6 +12,7 @@
 
 #include "engine/pretokenize.hpp"
 #include "engine/tokenizer.hpp"
+#include "tests/support/byte_level.hpp"
 
 using ragent::engine::EngineError;
 using ragent::engine::StreamDecoder;
@@ -21,26 +22,11 @@ using ragent::engine::TokenId;
 
 namespace {
 
-std::string utf8(uint32_t cp) {
-  std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
-
 Tokenizer byte_level() {
   TokenizerSpec spec;
   spec.model = "gpt2";
   spec.pre = "llama-bpe";
-  uint32_t next = 256;
-  for (uint32_t b = 0; b < 256; ++b) {
-    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-    spec.tokens.push_back(utf8(printable ? b : next++));
-  }
+  for (int b = 0; b < 256; ++b) spec.tokens.push_back(ragent::testing_support::mapped_byte(b));
   for (const char* merge : {"Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "Ġ Ġ", "ĠĠ ĠĠ", "1 2", "12 3"}) {
     std::string m(merge);
     spec.merges.push_back(m);
