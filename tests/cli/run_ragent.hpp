@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -32,7 +33,10 @@ inline std::string read_text(const std::filesystem::path& path) {
 inline RagentRun run_ragent(const std::string& args, const std::string& input = "", const std::string& launcher = "") {
   const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "ragent_cli_run";
   std::filesystem::create_directories(dir);
-  const std::filesystem::path in_file = dir / "stdin.txt", err_file = dir / "stderr.txt";
+  // ctest runs test processes in parallel: each run gets files of its own.
+  static int runs = 0;
+  const std::string tag = std::to_string(::getpid()) + "_" + std::to_string(runs++);
+  const std::filesystem::path in_file = dir / ("stdin_" + tag + ".txt"), err_file = dir / ("stderr_" + tag + ".txt");
   std::ofstream(in_file, std::ios::binary) << input;
   // Appended piece by piece: GCC 12 raises a false -Wrestrict on chained operator+ here.
   std::string command = launcher + RAGENT_BINARY_DIR;
@@ -46,6 +50,8 @@ inline RagentRun run_ragent(const std::string& args, const std::string& input = 
   const int status = pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   run.err = read_text(err_file);
+  std::filesystem::remove(in_file);
+  std::filesystem::remove(err_file);
   return run;
 }
 
