@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -234,7 +235,18 @@ void check_computable(const TensorView& w) {
   if (w.present()) compute_type(w);
 }
 
-// The steps of one layer for n tokens, on x [n, hidden] in place.
+// A sequence's rows within a batched pass: activations rows [row, row + n) are its new tokens,
+// at positions[0..n), whose keys and values go into cache slots first_slot.. .
+struct Segment {
+  int64_t row;
+  int64_t n;
+  const int32_t* positions;
+  SequenceCache* cache;
+  int64_t first_slot;
+};
+
+// The steps of one layer for the n tokens of all segments, on x [n, hidden] in place. Weight
+// products run once over all n rows; attention runs per segment over its own cache.
 struct LayerStep {
   kernels::ThreadPool& pool;
   const ModelConfig& c;
@@ -242,6 +254,7 @@ struct LayerStep {
   const LayerWeights& w;
   int64_t layer;
   int64_t n;
+  std::span<const Segment> segments;
 
   std::vector<float> normed() const { return std::vector<float>(sz(n * c.hidden_size)); }
 
@@ -254,9 +267,8 @@ struct LayerStep {
   }
 
   // x += Wo attention(rope(Wq xn + bq), rope(Wk xn + bk), Wv xn + bv) (+ bo), with xn = norm(x);
-  // the new keys and values go into cache slots first_slot.. before attending.
-  void attention(float* x, const int32_t* positions, const RopeTable& rope, SequenceCache& cache,
-                 int64_t first_slot) const {
+  // each segment's new keys and values go into its cache before it attends.
+  void attention(float* x, const RopeTable& rope) const {
     const int64_t q_dim = l.n_heads * c.head_dim;
     const int64_t kv_dim = l.n_kv_heads * c.head_dim;
     std::vector<float> xn = normed();
@@ -270,8 +282,14 @@ struct LayerStep {
     add_bias(v.data(), w.bv, n);
     apply_rope(q.data(), n, l.n_heads, c.head_dim, c.rope_layout, rope);
     apply_rope(k.data(), n, l.n_kv_heads, c.head_dim, c.rope_layout, rope);
-    for (int64_t t = 0; t < n; ++t) cache.write(layer, first_slot + t, k.data() + t * kv_dim, v.data() + t * kv_dim);
-    attend({q.data(), n, positions, layer, cache, first_slot + n, {l.n_heads, l.n_kv_heads, c.head_dim}, mixed.data()});
+    for (const Segment& s : segments) {
+      for (int64_t t = 0; t < s.n; ++t) {
+        const int64_t r = s.row + t;
+        s.cache->write(layer, s.first_slot + t, k.data() + r * kv_dim, v.data() + r * kv_dim);
+      }
+      attend({q.data() + s.row * q_dim, s.n, s.positions, layer, *s.cache, s.first_slot + s.n,
+              {l.n_heads, l.n_kv_heads, c.head_dim}, mixed.data() + s.row * q_dim});
+    }
     std::vector<float> delta = normed();
     matmul(pool, w.wo, mixed.data(), n, delta.data());
     add_bias(delta.data(), w.bo, n);
@@ -290,6 +308,21 @@ struct LayerStep {
     add_into(x, delta.data(), n * c.hidden_size);
   }
 };
+
+// Why `item` cannot run, or empty.
+std::string refusal(const ForwardItem& item, int64_t vocab_size) {
+  if (item.n_tokens < 1) return "forward: n_tokens must be at least 1, got " + std::to_string(item.n_tokens);
+  for (int64_t t = 0; t < item.n_tokens; ++t) {
+    if (item.tokens[t] < 0 || item.tokens[t] >= vocab_size) {
+      return "forward: token " + std::to_string(item.tokens[t]) + " at index " + std::to_string(t) +
+             " is outside the vocabulary of " + std::to_string(vocab_size);
+    }
+    if (item.positions[t] < 0) {
+      return "forward: negative position " + std::to_string(item.positions[t]) + " at index " + std::to_string(t);
+    }
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -315,36 +348,47 @@ std::unique_ptr<SequenceCache> CpuBackend::new_sequence_cache() const {
   return std::make_unique<ContiguousSequenceCache>(model_.config(), options_.kv_type);
 }
 
-void CpuBackend::forward(const int32_t* tokens, int n_tokens, const int32_t* positions, SequenceCache& cache,
-                         float* logits_out, bool all_logits) {
+void CpuBackend::forward_batch(std::span<ForwardItem> items) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
-  const int64_t n = n_tokens;
   const int64_t hidden = c.hidden_size;
-  if (n < 1) throw EngineError("forward: n_tokens must be at least 1, got " + std::to_string(n));
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= c.vocab_size) {
-      throw EngineError("forward: token " + std::to_string(tokens[t]) + " at index " + std::to_string(t) +
-                        " is outside the vocabulary of " + std::to_string(c.vocab_size));
-    }
-    if (positions[t] < 0) {
-      throw EngineError("forward: negative position " + std::to_string(positions[t]) + " at index " +
-                        std::to_string(t));
+
+  // Admit the items: validate, then reserve their cache slots. A refused item is left out.
+  std::vector<Segment> segments;
+  std::vector<ForwardItem*> admitted;
+  int64_t n = 0;
+  for (ForwardItem& item : items) {
+    item.error = refusal(item, c.vocab_size);
+    if (!item.error.empty()) continue;
+    try {
+      const int64_t first_slot = item.cache->append(item.positions, item.n_tokens);
+      segments.push_back({n, item.n_tokens, item.positions, item.cache, first_slot});
+      admitted.push_back(&item);
+      n += item.n_tokens;
+    } catch (const EngineError& e) {
+      item.error = e.what();
     }
   }
+  if (segments.empty()) return;
 
-  const int64_t first_slot = cache.append(positions, n);
   try {
-    // Embed: one dequantized embedding row per token.
+    // Embed: one dequantized embedding row per token; positions side by side for RoPE.
     std::vector<float> x(sz(n * hidden));
-    for (int64_t t = 0; t < n; ++t) read_weight_row(w.token_embedding, tokens[t], x.data() + t * hidden);
-    const RopeTable rope = rope_table(inv_freq_, positions, n);
+    std::vector<int32_t> positions(sz(n));
+    for (size_t i = 0; i < segments.size(); ++i) {
+      const Segment& s = segments[i];
+      for (int64_t t = 0; t < s.n; ++t) {
+        read_weight_row(w.token_embedding, admitted[i]->tokens[t], x.data() + (s.row + t) * hidden);
+        positions[sz(s.row + t)] = s.positions[t];
+      }
+    }
+    const RopeTable rope = rope_table(inv_freq_, positions.data(), n);
 
     for (int64_t i = 0; i < c.n_layers(); ++i) {
-      const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], i, n};
+      const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], i, n, segments};
       // Attention (or deci's linear map, or nothing), then the residual.
       switch (step.l.attention) {
-        case AttentionKind::Normal: step.attention(x.data(), positions, rope, cache, first_slot); break;
+        case AttentionKind::Normal: step.attention(x.data(), rope); break;
         case AttentionKind::Linear: step.linear_block(x.data(), step.w.attn_norm, step.w.attn_linear); break;
         case AttentionKind::NoOp: break;
       }
@@ -356,14 +400,30 @@ void CpuBackend::forward(const int32_t* tokens, int n_tokens, const int32_t* pos
       }
     }
 
-    // Final norm and output projection, for every token or only the last.
-    const int64_t n_out = all_logits ? n : 1;
-    const float* rows = x.data() + (n - n_out) * hidden;
-    std::vector<float> xn(sz(n_out * hidden));
-    rms_norm(rows, weight_vector(w.output_norm), n_out, hidden, c.rms_eps, xn.data());
-    matmul(*pool_, w.output, xn.data(), n_out, logits_out);
+    // Final norm and output projection, for the rows that want logits: every token of an
+    // all_logits item, else its last. One product over all of them.
+    std::vector<float> rows;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      const Segment& s = segments[i];
+      const int64_t n_out = admitted[i]->all_logits ? s.n : 1;
+      const float* first = x.data() + (s.row + s.n - n_out) * hidden;
+      rows.insert(rows.end(), first, first + n_out * hidden);
+    }
+    const int64_t n_rows = static_cast<int64_t>(rows.size()) / hidden;
+    rms_norm(rows.data(), weight_vector(w.output_norm), n_rows, hidden, c.rms_eps, rows.data());
+    const bool direct = admitted.size() == 1;
+    std::vector<float> logits(direct ? 0 : sz(n_rows * c.vocab_size));
+    matmul(*pool_, w.output, rows.data(), n_rows, direct ? admitted[0]->logits_out : logits.data());
+    if (!direct) {
+      const float* from = logits.data();
+      for (size_t i = 0; i < segments.size(); ++i) {
+        const int64_t count = (admitted[i]->all_logits ? segments[i].n : 1) * c.vocab_size;
+        std::copy_n(from, count, admitted[i]->logits_out);
+        from += count;
+      }
+    }
   } catch (...) {
-    cache.truncate(first_slot);
+    for (const Segment& s : segments) s.cache->truncate(s.first_slot);
     throw;
   }
 }

@@ -32,8 +32,7 @@ class CpuBackend final : public Backend {
   ~CpuBackend() override;
 
   std::unique_ptr<SequenceCache> new_sequence_cache() const override;
-  void forward(const int32_t* tokens, int n_tokens, const int32_t* positions, SequenceCache& cache,
-               float* logits_out, bool all_logits) override;
+  void forward_batch(std::span<ForwardItem> items) override;
 
  private:
 

@@ -127,29 +127,47 @@ std::vector<Scheduler::WorkItem> Scheduler::plan_step() {
   return work;
 }
 
-// The one place a step touches the backend: one forward per work item for now.
+// The one place a step touches the backend: one batched forward over every work item.
 void Scheduler::execute(const std::vector<WorkItem>& work) {
-  for (const WorkItem& item : work) {
-    Sequence& seq = *item.sequence;
+  if (work.empty()) return;
+  items_.clear();
+  positions_.clear();
+  for (const WorkItem& w : work) {
+    const Sequence& seq = *w.sequence;
+    const int64_t first_position = seq.cache->size_tokens();
+    for (int32_t i = 0; i < w.n_tokens; ++i) positions_.push_back(static_cast<int32_t>(first_position + i));
+  }
+  size_t at = 0;
+  for (const WorkItem& w : work) {
+    Sequence& seq = *w.sequence;
+    ForwardItem item;
+    item.tokens = seq.in_prefill() ? seq.request.prompt.data() + seq.prefilled_tokens : &seq.next_input;
+    item.n_tokens = w.n_tokens;
+    item.positions = positions_.data() + at;
+    item.cache = seq.cache.get();
+    item.logits_out = seq.logits.data();
+    items_.push_back(std::move(item));
+    at += static_cast<size_t>(w.n_tokens);
+  }
+  try {
+    backend_.forward_batch(items_);
+  } catch (const std::exception& e) {
+    for (const WorkItem& w : work) finish(*w.sequence, FinishReason::error, e.what());  // caches as they were
+    return;
+  }
+  for (size_t i = 0; i < work.size(); ++i) {
+    Sequence& seq = *work[i].sequence;
+    const ForwardItem& item = items_[i];
     try {
-      forward(item);
+      if (!item.error.empty()) throw EngineError(item.error);  // the backend left the cache as it was
+      if (seq.paged) seq.paged->commit({item.tokens, static_cast<size_t>(item.n_tokens)});
     } catch (const std::exception& e) {
-      finish(seq, FinishReason::error, e.what());  // the backend left the cache as it was
+      finish(seq, FinishReason::error, e.what());
       continue;
     }
-    if (item.samples) sample_and_emit(seq);
+    if (seq.in_prefill()) seq.prefilled_tokens += item.n_tokens;
+    if (work[i].samples) sample_and_emit(seq);
   }
-}
-
-void Scheduler::forward(const WorkItem& item) {
-  Sequence& seq = *item.sequence;
-  const int64_t first_position = seq.cache->size_tokens();
-  positions_.resize(static_cast<size_t>(item.n_tokens));
-  for (int32_t i = 0; i < item.n_tokens; ++i) positions_[static_cast<size_t>(i)] = static_cast<int32_t>(first_position + i);
-  const TokenId* tokens = seq.in_prefill() ? seq.request.prompt.data() + seq.prefilled_tokens : &seq.next_input;
-  backend_.forward(tokens, item.n_tokens, positions_.data(), *seq.cache, seq.logits.data(), /*all_logits=*/false);
-  if (seq.paged) seq.paged->commit({tokens, static_cast<size_t>(item.n_tokens)});
-  if (seq.in_prefill()) seq.prefilled_tokens += item.n_tokens;
 }
 
 // Samples from the sequence's logits, then applies, in order: stop token, stop string,

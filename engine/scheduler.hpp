@@ -8,8 +8,8 @@
 // token by at most one chunk. New requests join between steps; finished ones leave at the end
 // of the step.
 //
-// The Backend forwards one sequence per call today, so execute() calls it once per work item;
-// a multi-sequence forward replaces that loop and nothing else.
+// execute() hands the whole step to Backend::forward_batch: the weights are read once for
+// every sequence's tokens (decode tokens and prompt chunks together).
 //
 // Per-request failures (bad token id, sampler parameters, a prompt longer than the context, a
 // backend error, a full KV cache) end that request with FinishReason::error; the others go on.
@@ -79,7 +79,6 @@ class Scheduler {
 
   std::vector<WorkItem> plan_step();
   void execute(const std::vector<WorkItem>& work);
-  void forward(const WorkItem& item);
   void sample_and_emit(Sequence& seq);
   void emit(Sequence& seq, GenerationEvent event);
   void finish(Sequence& seq, FinishReason reason, std::string error = {});
@@ -91,7 +90,8 @@ class Scheduler {
   SchedulerOptions options_;
   std::unique_ptr<KvCache> kv_cache_;                 // outlives the sequences, which release into it
   std::vector<std::unique_ptr<Sequence>> sequences_;  // arrival order
-  std::vector<int32_t> positions_;                    // scratch for forward
+  std::vector<int32_t> positions_;                    // scratch for execute: every item's positions
+  std::vector<ForwardItem> items_;                    // scratch for execute
 };
 
 }  // namespace ragent::engine

@@ -146,6 +146,55 @@ TEST_F(CpuBackendTest, F16CacheStaysCloseToF32) {
   EXPECT_LE(error, 1e-2);
 }
 
+TEST_F(CpuBackendTest, BatchOfSequencesEqualsEachRunAlone) {
+  // One pass over three sequences (a decode token after a 20-token history, a fresh 30-token
+  // prompt with every row's logits, a decode token near position 100,000) and a refused item
+  // among them: each sequence gets exactly what it gets alone, and nobody sees another's keys.
+  const auto history = tokens(20);
+  const auto far_history = tokens(5);
+  const std::vector<int32_t> far_positions = {99990, 99991, 99992, 99993, 99994};
+  const auto prompt = tokens(30);
+  const int32_t next = 77, far_next = 123, bad = static_cast<int32_t>(kVocab);
+  const int32_t next_position = 20, far_position = 99995;
+  const auto prompt_positions = sequence(30);
+
+  CpuBackend backend(*model_, CpuBackendOptions{KvType::F32});
+  auto a = backend.new_sequence_cache(), b = backend.new_sequence_cache(), c = backend.new_sequence_cache(),
+       d = backend.new_sequence_cache();
+  std::vector<float> scratch(30 * kVocab);
+  backend.forward(history.data(), 20, sequence(20).data(), *a, scratch.data(), false);
+  backend.forward(far_history.data(), 5, far_positions.data(), *c, scratch.data(), false);
+
+  std::vector<float> la(kVocab), lb(30 * kVocab), lc(kVocab), ld(kVocab, -1.0f);
+  std::vector<ForwardItem> items(4);
+  items[0] = {&next, 1, &next_position, a.get(), la.data(), false, {}};
+  items[1] = {&bad, 1, &next_position, d.get(), ld.data(), false, {}};
+  items[2] = {prompt.data(), 30, prompt_positions.data(), b.get(), lb.data(), true, {}};
+  items[3] = {&far_next, 1, &far_position, c.get(), lc.data(), false, {}};
+  backend.forward_batch(items);
+
+  EXPECT_TRUE(items[0].error.empty());
+  EXPECT_NE(items[1].error.find("outside the vocabulary"), std::string::npos) << items[1].error;
+  EXPECT_EQ(d->size_tokens(), 0);
+  EXPECT_EQ(ld, std::vector<float>(kVocab, -1.0f));
+  EXPECT_EQ(a->size_tokens(), 21);
+  EXPECT_EQ(b->size_tokens(), 30);
+  EXPECT_EQ(c->size_tokens(), 6);
+
+  // Alone, each on a fresh backend.
+  auto history_then = history;
+  history_then.push_back(next);
+  const std::vector<float> all_a = prefill(history_then, sequence(21));
+  EXPECT_LE(relative_l2(la, std::vector<float>(all_a.end() - kVocab, all_a.end())), 1e-5);
+  EXPECT_LE(relative_l2(lb, prefill(prompt, prompt_positions)), 1e-5);
+  auto far_then = far_history;
+  far_then.push_back(far_next);
+  auto far_then_positions = far_positions;
+  far_then_positions.push_back(far_position);
+  const std::vector<float> all_c = prefill(far_then, far_then_positions);
+  EXPECT_LE(relative_l2(lc, std::vector<float>(all_c.end() - kVocab, all_c.end())), 1e-5);
+}
+
 TEST_F(CpuBackendTest, BadInputThrowsAndLeavesTheCache) {
   CpuBackend backend(*model_);
   auto cache = backend.new_sequence_cache();
