@@ -4,6 +4,8 @@
 #include "engine/cpu_backend.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -12,6 +14,7 @@
 #include <thread>
 
 #include "engine/cpu_matmul.hpp"
+#include "kernels/cpu/dot.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 #include "kernels/cpu/quant.hpp"
 
@@ -113,15 +116,16 @@ std::vector<float> weight_vector(const TensorView& w) {
   return v;
 }
 
-// y[t] += bias for n rows, when the model has the bias.
-void add_bias(float* y, const TensorView& bias, int64_t n) {
-  if (!bias.present()) return;
-  const std::vector<float> b = weight_vector(bias);
-  const auto dim = static_cast<int64_t>(b.size());
+// y[t] += bias for n rows; an empty bias (the model has none) adds nothing.
+void add_bias(float* y, const std::vector<float>& bias, int64_t n) {
+  const auto dim = static_cast<int64_t>(bias.size());
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[sz(i)];
+    for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += bias[sz(i)];
   }
 }
+
+// A 1-D weight as f32, or empty when the model lacks it.
+std::vector<float> optional_vector(const TensorView& w) { return w.present() ? weight_vector(w) : std::vector<float>{}; }
 
 void add_into(float* x, const float* delta, int64_t count) {
   for (int64_t i = 0; i < count; ++i) x[i] += delta[i];
@@ -146,7 +150,8 @@ struct AttentionCall {
   float* out;  // [n, n_heads * head_dim]
 };
 
-// Heads [h_begin, h_end) of every query; the other heads' outputs are not touched.
+// Heads [h_begin, h_end) of every query; the other heads' outputs are not touched. Scratch
+// is per thread and grows to the largest call.
 void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
   const AttentionShape& s = a.s;
   const int64_t q_dim = s.n_heads * s.head_dim;
@@ -155,31 +160,33 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
   const int64_t heads = h_end - h_begin;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   constexpr float kNone = -std::numeric_limits<float>::infinity();
-  std::vector<float> running_max(sz(a.n * heads), kNone);
-  std::vector<float> denominator(sz(a.n * heads), 0.0f);
-  std::vector<float> keys(sz(kKeyBlockTokens * kv_dim)), values(sz(kKeyBlockTokens * kv_dim));
-  std::vector<float> scores(sz(kKeyBlockTokens));
-  std::vector<int32_t> key_positions(sz(kKeyBlockTokens));
+  thread_local std::vector<float> running_max, denominator, keys, values, scores;
+  thread_local std::vector<int32_t> key_positions;
+  running_max.assign(sz(a.n * heads), kNone);
+  denominator.assign(sz(a.n * heads), 0.0f);
+  keys.resize(sz(kKeyBlockTokens * kv_dim));
+  values.resize(sz(kKeyBlockTokens * kv_dim));
+  scores.resize(sz(kKeyBlockTokens));
+  key_positions.resize(sz(kKeyBlockTokens));
   for (int64_t t = 0; t < a.n; ++t) std::fill_n(a.out + t * q_dim + h_begin * s.head_dim, heads * s.head_dim, 0.0f);
 
   for (int64_t start = 0; start < a.n_slots; start += kKeyBlockTokens) {
     const int64_t m = std::min(kKeyBlockTokens, a.n_slots - start);
     a.cache.read(a.layer, start, m, keys.data(), values.data());
-    for (int64_t j = 0; j < m; ++j) key_positions[sz(j)] = a.cache.position(start + j);
+    int32_t newest = std::numeric_limits<int32_t>::min();
+    for (int64_t j = 0; j < m; ++j) {
+      key_positions[sz(j)] = a.cache.position(start + j);
+      newest = std::max(newest, key_positions[sz(j)]);
+    }
     for (int64_t t = 0; t < a.n; ++t) {
+      const bool sees_all = newest <= a.positions[t];
       for (int64_t h = h_begin; h < h_end; ++h) {
         const float* qh = a.q + t * q_dim + h * s.head_dim;
         const int64_t kv_offset = (h / group) * s.head_dim;
+        kernels::dot_rows_f32(qh, keys.data() + kv_offset, m, s.head_dim, kv_dim, scale, scores.data());
         float block_max = kNone;
         for (int64_t j = 0; j < m; ++j) {
-          if (key_positions[sz(j)] > a.positions[t]) {
-            scores[sz(j)] = kNone;
-            continue;
-          }
-          const float* kj = keys.data() + j * kv_dim + kv_offset;
-          float dot = 0.0f;
-          for (int64_t d = 0; d < s.head_dim; ++d) dot += qh[d] * kj[d];
-          scores[sz(j)] = dot * scale;
+          if (!sees_all && key_positions[sz(j)] > a.positions[t]) scores[sz(j)] = kNone;
           block_max = std::max(block_max, scores[sz(j)]);
         }
         if (block_max == kNone) continue;
@@ -187,43 +194,52 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
         const float new_max = std::max(running_max[state], block_max);
         const float rescale = std::exp(running_max[state] - new_max);  // 0 for the first block
         float* acc = a.out + t * q_dim + h * s.head_dim;
-        denominator[state] *= rescale;
-        for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= rescale;
+        float block_sum = 0.0f;
         for (int64_t j = 0; j < m; ++j) {
-          if (scores[sz(j)] == kNone) continue;
-          const float weight = std::exp(scores[sz(j)] - new_max);
-          denominator[state] += weight;
-          const float* vj = values.data() + j * kv_dim + kv_offset;
-          for (int64_t d = 0; d < s.head_dim; ++d) acc[d] += weight * vj[d];
+          scores[sz(j)] = std::exp(scores[sz(j)] - new_max);  // exp(-inf) = 0 for masked keys
+          block_sum += scores[sz(j)];
         }
+        denominator[state] = denominator[state] * rescale + block_sum;
+        if (rescale != 1.0f) {
+          for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= rescale;
+        }
+        kernels::accumulate_rows_f32(scores.data(), values.data() + kv_offset, m, s.head_dim, kv_dim, acc);
         running_max[state] = new_max;
       }
     }
   }
   for (int64_t t = 0; t < a.n; ++t) {
     for (int64_t h = h_begin; h < h_end; ++h) {
-      const float denom = denominator[sz(t * heads + (h - h_begin))];
+      const float inv = 1.0f / denominator[sz(t * heads + (h - h_begin))];  // >= 1: a query sees itself
       float* acc = a.out + t * q_dim + h * s.head_dim;
-      for (int64_t d = 0; d < s.head_dim; ++d) acc[d] /= denom;  // denom >= 1: a query sees itself
+      for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= inv;
     }
   }
 }
 
 // Attention with fewer multiply-adds than this runs on the calling thread.
-constexpr int64_t kParallelAttentionWork = int64_t{1} << 20;
+constexpr int64_t kParallelAttentionWork = int64_t{1} << 18;
 
-// Splits the heads over a few std::threads when the work is large. (The fast kernels' thread
-// pool replaces this together with the matmul seam.)
-void attend(const AttentionCall& a) {
+// Splits the heads over the pool, whole GQA groups per thread (each thread reads the key
+// blocks once for its groups), when the work is large enough to pay for the hand-off.
+void attend(kernels::ThreadPool& pool, const AttentionCall& a) {
   const int64_t work = a.n * a.n_slots * a.s.n_heads * a.s.head_dim;
-  const int64_t n_threads = std::min<int64_t>(
-      a.s.n_heads, work < kParallelAttentionWork ? 1 : std::max(1u, std::thread::hardware_concurrency()));
-  const int64_t per_thread = (a.s.n_heads + n_threads - 1) / n_threads;
-  std::vector<std::jthread> workers;
-  for (int64_t begin = per_thread; begin < a.s.n_heads; begin += per_thread) {
-    workers.emplace_back([&a, begin, per_thread] { attend_heads(a, begin, std::min(a.s.n_heads, begin + per_thread)); });
+  if (work < kParallelAttentionWork || pool.size() == 1) {
+    attend_heads(a, 0, a.s.n_heads);
+    return;
   }
-  attend_heads(a, 0, std::min(a.s.n_heads, per_thread));
+  const int64_t group = a.s.n_heads / a.s.n_kv_heads;
+  const int64_t groups_per_chunk = std::max<int64_t>(1, a.s.n_kv_heads / pool.size());
+  std::exception_ptr failure;
+  std::atomic<bool> failed{false};
+  pool.parallel_for(a.s.n_kv_heads, groups_per_chunk, [&](int64_t g0, int64_t g1) {
+    try {
+      attend_heads(a, g0 * group, g1 * group);
+    } catch (...) {
+      if (!failed.exchange(true)) failure = std::current_exception();
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
 }
 
 // gate[i] = silu(gate[i]) * up[i]
@@ -245,6 +261,28 @@ struct Segment {
   int64_t first_slot;
 };
 
+// Grows v to at least n values and returns its data (buffers of the workspace are reused
+// from call to call and never shrink).
+float* at_least(std::vector<float>& v, int64_t n) {
+  if (v.size() < sz(n)) v.resize(sz(n));
+  return v.data();
+}
+
+}  // namespace
+
+// The 1-D weights as f32, read once at construction: norms and biases of each layer.
+struct CpuBackend::LayerVectors {
+  std::vector<float> attn_norm, ffn_norm, bq, bk, bv, bo;
+};
+
+// Activation buffers of a forward pass, reused by every layer and call.
+struct CpuBackend::Workspace {
+  std::vector<float> x, xn, q, k, v, mixed, delta, gate, up, rows, logits;
+  std::vector<int32_t> positions;
+};
+
+namespace {
+
 // The steps of one layer for the n tokens of all segments, on x [n, hidden] in place. Weight
 // products run once over all n rows; attention runs per segment over its own cache.
 struct LayerStep {
@@ -252,18 +290,19 @@ struct LayerStep {
   const ModelConfig& c;
   const LayerConfig& l;
   const LayerWeights& w;
+  const CpuBackend::LayerVectors& vec;
+  CpuBackend::Workspace& ws;
   int64_t layer;
   int64_t n;
   std::span<const Segment> segments;
 
-  std::vector<float> normed() const { return std::vector<float>(sz(n * c.hidden_size)); }
-
   // x += W (norm(x)): deci's linear replacement of attention or the FFN.
-  void linear_block(float* x, const TensorView& norm, const TensorView& map) const {
-    std::vector<float> xn = normed(), delta = normed();
-    rms_norm(x, weight_vector(norm), n, c.hidden_size, c.rms_eps, xn.data());
-    matmul(pool, map, xn.data(), n, delta.data());
-    add_into(x, delta.data(), n * c.hidden_size);
+  void linear_block(float* x, const std::vector<float>& norm, const TensorView& map) const {
+    float* xn = at_least(ws.xn, n * c.hidden_size);
+    float* delta = at_least(ws.delta, n * c.hidden_size);
+    rms_norm(x, norm, n, c.hidden_size, c.rms_eps, xn);
+    matmul(pool, map, xn, n, delta);
+    add_into(x, delta, n * c.hidden_size);
   }
 
   // x += Wo attention(rope(Wq xn + bq), rope(Wk xn + bk), Wv xn + bv) (+ bo), with xn = norm(x);
@@ -271,41 +310,45 @@ struct LayerStep {
   void attention(float* x, const RopeTable& rope) const {
     const int64_t q_dim = l.n_heads * c.head_dim;
     const int64_t kv_dim = l.n_kv_heads * c.head_dim;
-    std::vector<float> xn = normed();
-    std::vector<float> q(sz(n * q_dim)), k(sz(n * kv_dim)), v(sz(n * kv_dim)), mixed(sz(n * q_dim));
-    rms_norm(x, weight_vector(w.attn_norm), n, c.hidden_size, c.rms_eps, xn.data());
-    matmul(pool, w.wq, xn.data(), n, q.data());
-    matmul(pool, w.wk, xn.data(), n, k.data());
-    matmul(pool, w.wv, xn.data(), n, v.data());
-    add_bias(q.data(), w.bq, n);
-    add_bias(k.data(), w.bk, n);
-    add_bias(v.data(), w.bv, n);
-    apply_rope(q.data(), n, l.n_heads, c.head_dim, c.rope_layout, rope);
-    apply_rope(k.data(), n, l.n_kv_heads, c.head_dim, c.rope_layout, rope);
+    float* xn = at_least(ws.xn, n * c.hidden_size);
+    float* q = at_least(ws.q, n * q_dim);
+    float* k = at_least(ws.k, n * kv_dim);
+    float* v = at_least(ws.v, n * kv_dim);
+    float* mixed = at_least(ws.mixed, n * q_dim);
+    rms_norm(x, vec.attn_norm, n, c.hidden_size, c.rms_eps, xn);
+    const MatmulOut qkv[] = {{&w.wq, q}, {&w.wk, k}, {&w.wv, v}};
+    matmul_shared(pool, qkv, xn, n);
+    add_bias(q, vec.bq, n);
+    add_bias(k, vec.bk, n);
+    add_bias(v, vec.bv, n);
+    apply_rope(q, n, l.n_heads, c.head_dim, c.rope_layout, rope);
+    apply_rope(k, n, l.n_kv_heads, c.head_dim, c.rope_layout, rope);
     for (const Segment& s : segments) {
       for (int64_t t = 0; t < s.n; ++t) {
         const int64_t r = s.row + t;
-        s.cache->write(layer, s.first_slot + t, k.data() + r * kv_dim, v.data() + r * kv_dim);
+        s.cache->write(layer, s.first_slot + t, k + r * kv_dim, v + r * kv_dim);
       }
-      attend({q.data() + s.row * q_dim, s.n, s.positions, layer, *s.cache, s.first_slot + s.n,
-              {l.n_heads, l.n_kv_heads, c.head_dim}, mixed.data() + s.row * q_dim});
+      attend(pool, {q + s.row * q_dim, s.n, s.positions, layer, *s.cache, s.first_slot + s.n,
+                    {l.n_heads, l.n_kv_heads, c.head_dim}, mixed + s.row * q_dim});
     }
-    std::vector<float> delta = normed();
-    matmul(pool, w.wo, mixed.data(), n, delta.data());
-    add_bias(delta.data(), w.bo, n);
-    add_into(x, delta.data(), n * c.hidden_size);
+    float* delta = at_least(ws.delta, n * c.hidden_size);
+    matmul(pool, w.wo, mixed, n, delta);
+    add_bias(delta, vec.bo, n);
+    add_into(x, delta, n * c.hidden_size);
   }
 
   // x += W_down (silu(W_gate xn) * W_up xn), with xn = norm(x).
   void ffn(float* x) const {
-    std::vector<float> xn = normed(), delta = normed();
-    std::vector<float> gate(sz(n * l.ffn_length)), up(sz(n * l.ffn_length));
-    rms_norm(x, weight_vector(w.ffn_norm), n, c.hidden_size, c.rms_eps, xn.data());
-    matmul(pool, w.w_gate, xn.data(), n, gate.data());
-    matmul(pool, w.w_up, xn.data(), n, up.data());
-    swiglu(gate.data(), up.data(), n * l.ffn_length);
-    matmul(pool, w.w_down, gate.data(), n, delta.data());
-    add_into(x, delta.data(), n * c.hidden_size);
+    float* xn = at_least(ws.xn, n * c.hidden_size);
+    float* gate = at_least(ws.gate, n * l.ffn_length);
+    float* up = at_least(ws.up, n * l.ffn_length);
+    rms_norm(x, vec.ffn_norm, n, c.hidden_size, c.rms_eps, xn);
+    const MatmulOut gate_up[] = {{&w.w_gate, gate}, {&w.w_up, up}};
+    matmul_shared(pool, gate_up, xn, n);
+    swiglu(gate, up, n * l.ffn_length);
+    float* delta = at_least(ws.delta, n * c.hidden_size);
+    matmul(pool, w.w_down, gate, n, delta);
+    add_into(x, delta, n * c.hidden_size);
   }
 };
 
@@ -330,7 +373,8 @@ CpuBackend::CpuBackend(const Model& model, CpuBackendOptions options)
     : model_(model),
       options_(options),
       pool_(std::make_unique<kernels::ThreadPool>(
-          options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))) {
+          options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))),
+      workspace_(std::make_unique<Workspace>()) {
   const ModelWeights& w = model.weights();
   for (const TensorView* t : {&w.token_embedding, &w.output_norm, &w.output, &w.rope_freqs}) check_computable(*t);
   for (const LayerWeights& l : w.layers) {
@@ -340,6 +384,11 @@ CpuBackend::CpuBackend(const Model& model, CpuBackendOptions options)
     }
   }
   inv_freq_ = rope_inv_freq(model.config(), w);
+  for (const LayerWeights& l : w.layers) {
+    layer_vectors_.push_back({optional_vector(l.attn_norm), optional_vector(l.ffn_norm), optional_vector(l.bq),
+                              optional_vector(l.bk), optional_vector(l.bv), optional_vector(l.bo)});
+  }
+  output_norm_ = weight_vector(w.output_norm);
 }
 
 CpuBackend::~CpuBackend() = default;
@@ -373,53 +422,54 @@ void CpuBackend::forward_batch(std::span<ForwardItem> items) {
 
   try {
     // Embed: one dequantized embedding row per token; positions side by side for RoPE.
-    std::vector<float> x(sz(n * hidden));
-    std::vector<int32_t> positions(sz(n));
+    Workspace& ws = *workspace_;
+    float* x = at_least(ws.x, n * hidden);
+    ws.positions.resize(sz(n));
     for (size_t i = 0; i < segments.size(); ++i) {
       const Segment& s = segments[i];
       for (int64_t t = 0; t < s.n; ++t) {
-        read_weight_row(w.token_embedding, admitted[i]->tokens[t], x.data() + (s.row + t) * hidden);
-        positions[sz(s.row + t)] = s.positions[t];
+        read_weight_row(w.token_embedding, admitted[i]->tokens[t], x + (s.row + t) * hidden);
+        ws.positions[sz(s.row + t)] = s.positions[t];
       }
     }
-    const RopeTable rope = rope_table(inv_freq_, positions.data(), n);
+    const RopeTable rope = rope_table(inv_freq_, ws.positions.data(), n);
 
     for (int64_t i = 0; i < c.n_layers(); ++i) {
-      const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], i, n, segments};
+      const LayerVectors& vec = layer_vectors_[sz(i)];
+      const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], vec, ws, i, n, segments};
       // Attention (or deci's linear map, or nothing), then the residual.
       switch (step.l.attention) {
-        case AttentionKind::Normal: step.attention(x.data(), rope); break;
-        case AttentionKind::Linear: step.linear_block(x.data(), step.w.attn_norm, step.w.attn_linear); break;
+        case AttentionKind::Normal: step.attention(x, rope); break;
+        case AttentionKind::Linear: step.linear_block(x, vec.attn_norm, step.w.attn_linear); break;
         case AttentionKind::NoOp: break;
       }
       // FFN (or deci's linear map, or nothing), then the residual.
       switch (step.l.ffn) {
-        case FfnKind::Normal: step.ffn(x.data()); break;
-        case FfnKind::Linear: step.linear_block(x.data(), step.w.ffn_norm, step.w.ffn_linear); break;
+        case FfnKind::Normal: step.ffn(x); break;
+        case FfnKind::Linear: step.linear_block(x, vec.ffn_norm, step.w.ffn_linear); break;
         case FfnKind::NoOp: break;
       }
     }
 
     // Final norm and output projection, for the rows that want logits: every token of an
     // all_logits item, else its last. One product over all of them.
-    std::vector<float> rows;
-    for (size_t i = 0; i < segments.size(); ++i) {
+    int64_t n_rows = 0;
+    for (size_t i = 0; i < segments.size(); ++i) n_rows += admitted[i]->all_logits ? segments[i].n : 1;
+    float* rows = at_least(ws.rows, n_rows * hidden);
+    for (size_t i = 0, at = 0; i < segments.size(); ++i) {
       const Segment& s = segments[i];
       const int64_t n_out = admitted[i]->all_logits ? s.n : 1;
-      const float* first = x.data() + (s.row + s.n - n_out) * hidden;
-      rows.insert(rows.end(), first, first + n_out * hidden);
+      rms_norm(x + (s.row + s.n - n_out) * hidden, output_norm_, n_out, hidden, c.rms_eps, rows + at * hidden);
+      at += sz(n_out);
     }
-    const int64_t n_rows = static_cast<int64_t>(rows.size()) / hidden;
-    rms_norm(rows.data(), weight_vector(w.output_norm), n_rows, hidden, c.rms_eps, rows.data());
     const bool direct = admitted.size() == 1;
-    std::vector<float> logits(direct ? 0 : sz(n_rows * c.vocab_size));
-    matmul(*pool_, w.output, rows.data(), n_rows, direct ? admitted[0]->logits_out : logits.data());
+    float* logits = direct ? admitted[0]->logits_out : at_least(ws.logits, n_rows * c.vocab_size);
+    matmul(*pool_, w.output, rows, n_rows, logits);
     if (!direct) {
-      const float* from = logits.data();
       for (size_t i = 0; i < segments.size(); ++i) {
         const int64_t count = (admitted[i]->all_logits ? segments[i].n : 1) * c.vocab_size;
-        std::copy_n(from, count, admitted[i]->logits_out);
-        from += count;
+        std::copy_n(logits, count, admitted[i]->logits_out);
+        logits += count;
       }
     }
   } catch (...) {

@@ -34,12 +34,17 @@ class CpuBackend final : public Backend {
   std::unique_ptr<SequenceCache> new_sequence_cache() const override;
   void forward_batch(std::span<ForwardItem> items) override;
 
- private:
+  struct LayerVectors;
+  struct Workspace;
 
+ private:
   const Model& model_;
   CpuBackendOptions options_;
   std::unique_ptr<kernels::ThreadPool> pool_;  // created once, used by every weight product
   std::vector<double> inv_freq_;  // rope_dim / 2 rotation speeds, scaling applied
+  std::vector<LayerVectors> layer_vectors_;  // per layer
+  std::vector<float> output_norm_;
+  std::unique_ptr<Workspace> workspace_;
 };
 
 }  // namespace ragent::engine

@@ -48,6 +48,43 @@ void matmul(kernels::ThreadPool& pool, const TensorView& w, const float* x, int6
   kernels::gemm(pool, type, w.data, rows, cols, x, batch, y);
 }
 
+void matmul_shared(kernels::ThreadPool& pool, std::span<const MatmulOut> outs, const float* x, int64_t batch) {
+  if (batch != 1 || outs.size() == 1) {
+    for (const MatmulOut& o : outs) matmul(pool, *o.w, x, batch, o.y);
+    return;
+  }
+  // The activation row prepared once per weight type among the products.
+  struct Prepared {
+    kernels::QuantType type;
+    std::vector<std::byte> bytes;
+  };
+  thread_local std::vector<Prepared> prepared;
+  thread_local std::vector<kernels::GemvPart> parts;
+  parts.clear();
+  size_t n_prepared = 0;
+  const int64_t cols = outs.front().w->shape.size() == 2 ? outs.front().w->shape[1] : 0;
+  for (const MatmulOut& o : outs) {
+    require_matrix(*o.w);
+    if (o.w->shape[1] != cols) {
+      throw EngineError("tensor '" + o.w->name + "' has " + std::to_string(o.w->shape[1]) + " columns; '" +
+                        outs.front().w->name + "', which takes the same input, has " + std::to_string(cols));
+    }
+    const kernels::QuantType type = compute_type(*o.w);
+    size_t p = 0;
+    while (p < n_prepared && prepared[p].type != type) ++p;
+    if (p == n_prepared) {
+      if (prepared.size() <= p) prepared.emplace_back();
+      prepared[p].type = type;
+      const size_t bytes = kernels::activation_row_bytes(type, cols);
+      if (prepared[p].bytes.size() < bytes) prepared[p].bytes.resize(bytes);
+      kernels::quantize_activations(type, x, prepared[p].bytes.data(), cols);
+      ++n_prepared;
+    }
+    parts.push_back({type, o.w->data, o.w->shape[0], prepared[p].bytes.data(), o.y});
+  }
+  kernels::gemv_parts(pool, parts.data(), static_cast<int>(parts.size()), cols);
+}
+
 void read_weight_row(const TensorView& w, int64_t row, float* dst) {
   require_matrix(w);
   const kernels::QuantType type = compute_type(w);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "engine/model.hpp"
 #include "kernels/cpu/quant.hpp"
@@ -23,6 +24,16 @@ namespace ragent::engine {
 // y batch * rows floats; they must not overlap. Throws EngineError naming the tensor when its
 // type cannot be computed with or it is not 2-D.
 void matmul(kernels::ThreadPool& pool, const TensorView& w, const float* x, int64_t batch, float* y);
+
+// One product of matmul_shared: y = w x.
+struct MatmulOut {
+  const TensorView* w;
+  float* y;
+};
+
+// matmul(pool, *o.w, x, batch, o.y) for every o in outs, whose weights all have x's column
+// count (Q, K and V; gate and up). For one token the products share one trip through the pool.
+void matmul_shared(kernels::ThreadPool& pool, std::span<const MatmulOut> outs, const float* x, int64_t batch);
 
 // The kernels' type for w. Throws EngineError naming the tensor when the CPU cannot compute
 // with its type.

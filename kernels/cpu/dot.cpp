@@ -227,6 +227,43 @@ void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, 
   });
 }
 
+void dot_rows_f32(const float* q, const float* rows, int64_t n, int64_t dim, int64_t stride, float scale,
+                  float* scores, Isa isa) {
+  const detail::VecDotFn dot = table_for(isa).dot[detail::kF32];
+  for (int64_t j = 0; j < n; ++j) scores[j] = scale * dot(dim, rows + j * stride, q);
+}
+
+void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,
+                         Isa isa) {
+  table_for(isa).accumulate(weights, rows, n, dim, stride, acc);
+}
+
+void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t cols, Isa isa) {
+  constexpr int64_t kChunkRows = 16;  // as gemv
+  constexpr int kMaxParts = 8;
+  if (n_parts > kMaxParts) {
+    for (int i = 0; i < n_parts; i += kMaxParts) gemv_parts(pool, parts + i, std::min(kMaxParts, n_parts - i), cols, isa);
+    return;
+  }
+  const KernelTable& tab = table_for(isa);
+  // Chunk index ranges per part: part i owns chunks [first_chunk[i], first_chunk[i + 1]).
+  int64_t first_chunk[kMaxParts + 1] = {0};
+  for (int i = 0; i < n_parts; ++i) first_chunk[i + 1] = first_chunk[i] + (parts[i].rows + kChunkRows - 1) / kChunkRows;
+  pool.parallel_for(first_chunk[n_parts], 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      int i = 0;
+      while (c >= first_chunk[i + 1]) ++i;
+      const GemvPart& part = parts[i];
+      const detail::VecDotFn dot = tab.dot[detail::dot_type_index(part.type)];
+      const size_t wrow_bytes = row_bytes(part.type, cols);
+      const auto* wbytes = static_cast<const uint8_t*>(part.w);
+      const int64_t r0 = (c - first_chunk[i]) * kChunkRows;
+      const int64_t r1 = std::min(part.rows, r0 + kChunkRows);
+      for (int64_t r = r0; r < r1; ++r) part.y[r] = dot(cols, wbytes + static_cast<size_t>(r) * wrow_bytes, part.x_prepared);
+    }
+  });
+}
+
 void gemm(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
           const float* x, int64_t batch, float* y, Isa isa) {
   const KernelTable& tab = table_for(isa);

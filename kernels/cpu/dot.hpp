@@ -63,6 +63,29 @@ float vec_dot(QuantType weight_type, int64_t cols, const void* w_row, const void
 void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
           const void* x_prepared, float* y, Isa isa = default_isa());
 
+// Attention's inner loops over f32 rows (keys or values, row j at rows + j * stride):
+// scores[j] = scale * Σ_d q[d] rows[j * stride + d], and acc[d] += Σ_j weights[j] rows[j * stride + d],
+// for j < n, d < dim.
+void dot_rows_f32(const float* q, const float* rows, int64_t n, int64_t dim, int64_t stride, float scale,
+                  float* scores, Isa isa = default_isa());
+void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,
+                         Isa isa = default_isa());
+
+// One matrix of a gemv_parts call: y[r] = vec_dot(row r of w, x_prepared) for r < rows, where
+// x_prepared comes from quantize_activations(type, ...).
+struct GemvPart {
+  QuantType type;
+  const void* w;
+  int64_t rows;
+  const void* x_prepared;
+  float* y;
+};
+
+// Several GEMVs with the same column count (Q, K and V; gate and up) as one loop over the
+// pool: their rows are shared out together, so the threads meet once instead of once per
+// matrix and a small matrix does not leave a thread idle.
+void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t cols, Isa isa = default_isa());
+
 // Y[b * rows + r] = Σ_c W[r, c] X[b * cols + c] for b in [0, batch): batch f32 activation rows
 // (prefill). Each weight block is loaded once per tile of activations rather than once per
 // activation. Quantizes X internally into per-thread scratch that grows to the largest call and

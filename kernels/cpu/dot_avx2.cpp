@@ -165,6 +165,23 @@ RAGENT_AVX2 float dot_q6_k(int64_t n, const void* w, const void* x) {
 
 }  // namespace
 
+namespace {
+
+RAGENT_AVX2 void accumulate_rows(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride,
+                                 float* acc) {
+  int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    __m256 sum = _mm256_loadu_ps(acc + d);
+    for (int64_t j = 0; j < n; ++j) sum = _mm256_fmadd_ps(_mm256_set1_ps(weights[j]), _mm256_loadu_ps(rows + j * stride + d), sum);
+    _mm256_storeu_ps(acc + d, sum);
+  }
+  for (; d < dim; ++d) {
+    for (int64_t j = 0; j < n; ++j) acc[d] += weights[j] * rows[j * stride + d];
+  }
+}
+
+}  // namespace
+
 const KernelTable& avx2_table() {
   static const KernelTable table = {
       Isa::Avx2,
@@ -172,6 +189,7 @@ const KernelTable& avx2_table() {
        dot_q45_k<false, BlockQ4_K>, dot_q45_k<true, BlockQ5_K>, dot_q6_k},
       {},
       nullptr,
+      accumulate_rows,
   };
   return table;
 }

@@ -473,6 +473,36 @@ void tile(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t 
   }
 }
 
+// Four 16-lane column strips at a time (head_dim 64 or 128 in one or two passes over the rows).
+RAGENT_AVX512 void accumulate_rows(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride,
+                                   float* acc) {
+  int64_t d = 0;
+  for (; d + 64 <= dim; d += 64) {
+    __m512 s0 = _mm512_loadu_ps(acc + d), s1 = _mm512_loadu_ps(acc + d + 16);
+    __m512 s2 = _mm512_loadu_ps(acc + d + 32), s3 = _mm512_loadu_ps(acc + d + 48);
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 wj = _mm512_set1_ps(weights[j]);
+      const float* row = rows + j * stride + d;
+      s0 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(row), s0);
+      s1 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(row + 16), s1);
+      s2 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(row + 32), s2);
+      s3 = _mm512_fmadd_ps(wj, _mm512_loadu_ps(row + 48), s3);
+    }
+    _mm512_storeu_ps(acc + d, s0);
+    _mm512_storeu_ps(acc + d + 16, s1);
+    _mm512_storeu_ps(acc + d + 32, s2);
+    _mm512_storeu_ps(acc + d + 48, s3);
+  }
+  for (; d + 16 <= dim; d += 16) {
+    __m512 sum = _mm512_loadu_ps(acc + d);
+    for (int64_t j = 0; j < n; ++j) sum = _mm512_fmadd_ps(_mm512_set1_ps(weights[j]), _mm512_loadu_ps(rows + j * stride + d), sum);
+    _mm512_storeu_ps(acc + d, sum);
+  }
+  for (; d < dim; ++d) {
+    for (int64_t j = 0; j < n; ++j) acc[d] += weights[j] * rows[j * stride + d];
+  }
+}
+
 }  // namespace
 
 const KernelTable& avx512_table() {
@@ -484,6 +514,7 @@ const KernelTable& avx512_table() {
       {nullptr, nullptr, nullptr, decode_q8_0_pairs, decode_q4_0_pairs, decode_q4_k_pairs,
        scalar_decoder(QuantType::Q5_K), decode_q6_k_pairs},
       tile,
+      accumulate_rows,
   };
   return table;
 }

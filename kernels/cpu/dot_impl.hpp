@@ -59,11 +59,16 @@ using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPai
                         int64_t n_act, int64_t npairs, bool has_min, float* y, int64_t y_stride,
                         bool accumulate);
 
+// acc[d] += Σ_j weights[j] * rows[j * stride + d] for j < n, d < dim (attention's value sum).
+using AccumulateFn = void (*)(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride,
+                              float* acc);
+
 struct KernelTable {
   Isa isa;
   VecDotFn dot[kDotTypes];
   DecodeFn decode[kDotTypes];  // null: gemm falls back to vec_dot per (row, activation)
   TileFn tile;                 // null likewise
+  AccumulateFn accumulate;
 };
 
 const KernelTable& scalar_table();

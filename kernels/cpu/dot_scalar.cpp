@@ -216,6 +216,17 @@ void decode_pairs_scalar(QuantType type, const void* w_row, int64_t cols, int64_
   }
 }
 
+namespace {
+
+void accumulate_rows(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = rows + j * stride;
+    for (int64_t d = 0; d < dim; ++d) acc[d] += weights[j] * row[d];
+  }
+}
+
+}  // namespace
+
 const KernelTable& scalar_table() {
   static const KernelTable table = {
       Isa::Scalar,
@@ -223,6 +234,7 @@ const KernelTable& scalar_table() {
        dot_q45_k<true, BlockQ5_K>, dot_q6_k},
       {},
       nullptr,
+      accumulate_rows,
   };
   return table;
 }

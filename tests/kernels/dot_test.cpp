@@ -259,6 +259,65 @@ TEST(Gemv, OddRowCountsAndThreadCounts) {
   }
 }
 
+TEST(Gemv, PartsOfMixedTypesEqualSeparateGemvs) {
+  // Q, K, V of a Q4_K_M layer have two types; odd row counts leave partial chunks in each part.
+  const int64_t cols = 512;
+  const QuantType types[] = {QuantType::Q4_K, QuantType::Q4_K, QuantType::Q6_K, QuantType::Q8_0};
+  const int64_t rows[] = {37, 5, 16, 70};
+  std::vector<Matrix> ms;
+  std::vector<std::vector<uint8_t>> xqs;
+  const std::vector<float> x = random_values(cols, 402);
+  for (int i = 0; i < 4; ++i) {
+    ms.push_back(make_matrix(types[i], rows[i], cols, 410 + static_cast<uint32_t>(i)));
+    xqs.emplace_back(activation_row_bytes(types[i], cols));
+    quantize_activations(types[i], x.data(), xqs.back().data(), cols);
+  }
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (Isa isa : kIsas) {
+      std::vector<std::vector<float>> ys(4), expected(4);
+      std::vector<GemvPart> parts;
+      for (int i = 0; i < 4; ++i) {
+        ys[static_cast<size_t>(i)].assign(static_cast<size_t>(rows[i]), -1.0f);
+        expected[static_cast<size_t>(i)].assign(static_cast<size_t>(rows[i]), -2.0f);
+        gemv(pool, types[i], ms[static_cast<size_t>(i)].data(), rows[i], cols, xqs[static_cast<size_t>(i)].data(),
+             expected[static_cast<size_t>(i)].data(), isa);
+        parts.push_back({types[i], ms[static_cast<size_t>(i)].data(), rows[i], xqs[static_cast<size_t>(i)].data(),
+                         ys[static_cast<size_t>(i)].data()});
+      }
+      gemv_parts(pool, parts.data(), 4, cols, isa);
+      EXPECT_EQ(ys, expected) << "isa " << isa_name(isa) << " threads " << threads;
+    }
+  }
+}
+
+TEST(AttentionRows, DotsAndAccumulationMatchDoubleReference) {
+  // Rows of head_dim values inside wider rows (one head of several), as attention reads them.
+  for (int64_t dim : {16, 64, 80, 128, 7}) {
+    const int64_t n = 37, stride = dim * 3;
+    const std::vector<float> rows = random_values(n * stride, 420 + static_cast<uint32_t>(dim));
+    const std::vector<float> q = random_values(dim, 421);
+    const std::vector<float> weights = random_values(n, 422);
+    const std::vector<float> acc0 = random_values(dim, 423);
+    for (Isa isa : kIsas) {
+      std::vector<float> scores(n);
+      dot_rows_f32(q.data(), rows.data() + dim, n, dim, stride, 0.5f, scores.data(), isa);
+      std::vector<float> acc = acc0;
+      accumulate_rows_f32(weights.data(), rows.data() + dim, n, dim, stride, acc.data(), isa);
+      for (int64_t j = 0; j < n; ++j) {
+        double ref = 0;
+        for (int64_t d = 0; d < dim; ++d) ref += static_cast<double>(q[d]) * rows[j * stride + dim + d];
+        EXPECT_NEAR(scores[j], 0.5 * ref, 1e-4) << isa_name(isa) << " dim " << dim << " j " << j;
+      }
+      for (int64_t d = 0; d < dim; ++d) {
+        double ref = acc0[d];
+        for (int64_t j = 0; j < n; ++j) ref += static_cast<double>(weights[j]) * rows[j * stride + dim + d];
+        EXPECT_NEAR(acc[d], ref, 1e-4) << isa_name(isa) << " dim " << dim << " d " << d;
+      }
+    }
+  }
+}
+
 void check_gemm(QuantType t, int64_t rows, int64_t cols, int64_t batch, int threads, Isa isa, size_t offset) {
   const Matrix m = make_matrix(t, rows, cols, 500 + static_cast<uint32_t>(rows), offset);
   const std::vector<float> x = random_values(batch * cols, 501 + static_cast<uint32_t>(batch));
