@@ -1,12 +1,14 @@
-// ragent bench -m MODEL [-p 128] [-n 32] [-t THREADS] [-r REPS] [--json]
+// ragent bench -m MODEL [-p 128] [-n 32] [-b 512] [-t THREADS] [-r REPS] [--json]
 //
 // Prompt processing and decode speed of the CPU backend, as llama-bench measures them: each
-// repetition runs a prompt of P random in-vocabulary tokens as one forward pass on a fresh
-// sequence cache ("pp P"), then N single-token forward passes after it ("tg N"). Prints tokens/s
-// as mean ± sample standard deviation over the repetitions, then the decode roofline: memory
-// read bandwidth measured in the same run with the same thread count, divided by the bytes of
-// weights one decode step reads. The table goes to stdout (with --json: one JSON object per
-// line), loading progress to stderr.
+// repetition runs a prompt of P random in-vocabulary tokens on a fresh sequence, in forward
+// passes of at most B tokens ("pp P"), then N single-token forward passes after it ("tg N"),
+// so tg runs at context depth P. Keys and values go to the engine's paged F16 cache, sized
+// for P + N tokens. Prints tokens/s as mean ± sample standard deviation over the repetitions,
+// the peak resident memory of the process over those runs (model pages included), then the
+// decode roofline: memory read bandwidth measured in the same run with the same thread count,
+// divided by the bytes of weights one decode step reads. The table goes to stdout (with
+// --json: one JSON object per line), loading progress to stderr.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,9 +25,13 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <boost/json.hpp>
 
 #include "engine/cpu_backend.hpp"
+#include "engine/kv_cache.hpp"
+#include "engine/paged_sequence_cache.hpp"
 #include "kernels/cpu/membw.hpp"
 #include "runtime/cli/commands.hpp"
 #include "runtime/cli/model_runner.hpp"
@@ -41,6 +47,7 @@ struct BenchOptions {
   int gen_tokens = 32;
   int threads = 0;
   int repetitions = 3;
+  int batch_tokens = 512;
   bool json = false;
 };
 
@@ -138,7 +145,15 @@ std::string type_mix(const WeightSummary& s) {
 // Tokens/s of each repetition for the prompt and for the decode.
 struct Samples {
   std::vector<double> prompt_tokens_per_s, gen_tokens_per_s;
+  uint64_t peak_rss_bytes = 0;  // after the runs, before the bandwidth measurement's arena
 };
+
+// Peak resident set of this process so far, in bytes.
+uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // kilobytes on Linux
+}
 
 Samples run_repetitions(engine::CpuBackend& backend, const engine::Model& model, const BenchOptions& o) {
   const int64_t vocab = model.config().vocab_size;
@@ -148,18 +163,35 @@ Samples run_repetitions(engine::CpuBackend& backend, const engine::Model& model,
   std::vector<int32_t> tokens(static_cast<size_t>(o.prompt_tokens)), positions(tokens.size());
   std::iota(positions.begin(), positions.end(), 0);
 
+  // One sequence at a time: blocks for the prompt and the decode, plus a partial block.
+  constexpr int32_t kBlockTokens = 16;
+  const int64_t blocks = (o.prompt_tokens + o.gen_tokens) / kBlockTokens + 1;
+  auto kv_config = engine::KvCacheConfig::for_model(model.config(), 0, engine::GgmlType::F16, kBlockTokens);
+  uint64_t block_bytes = 0;  // K and V regions of every layer, each rounded up to 64 bytes as the pool lays them out
+  for (int64_t width : kv_config.layer_kv_width) {
+    block_bytes += 2 * ((static_cast<uint64_t>(width) * 2 * kBlockTokens + 63) / 64 * 64);
+  }
+  kv_config.budget_bytes = static_cast<uint64_t>(blocks) * block_bytes;
+  engine::KvCache kv(kv_config);
+  auto forward_prompt = [&](int n) {
+    auto cache = std::make_unique<engine::PagedSequenceCache>(kv, std::span<const int32_t>{});
+    for (int at = 0; at < n; at += o.batch_tokens) {
+      const int chunk = std::min(o.batch_tokens, n - at);
+      backend.forward(tokens.data() + at, chunk, positions.data() + at, *cache, logits.data(), false);
+    }
+    return cache;
+  };
+
   {  // warm-up, not timed: first touches of scratch buffers and the pool's threads
-    auto cache = backend.new_sequence_cache();
     const int n = std::min(o.prompt_tokens, 8);
     for (int i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = random_token(rng);
-    backend.forward(tokens.data(), n, positions.data(), *cache, logits.data(), false);
+    forward_prompt(n);
   }
   Samples samples;
   for (int rep = 0; rep < o.repetitions; ++rep) {
-    auto cache = backend.new_sequence_cache();
     for (auto& t : tokens) t = random_token(rng);
     auto t0 = Clock::now();
-    backend.forward(tokens.data(), o.prompt_tokens, positions.data(), *cache, logits.data(), false);
+    auto cache = forward_prompt(o.prompt_tokens);
     const double prompt_s = std::chrono::duration<double>(Clock::now() - t0).count();
     samples.prompt_tokens_per_s.push_back(o.prompt_tokens / prompt_s);
 
@@ -171,12 +203,14 @@ Samples run_repetitions(engine::CpuBackend& backend, const engine::Model& model,
     const double gen_s = std::chrono::duration<double>(Clock::now() - t0).count();
     samples.gen_tokens_per_s.push_back(o.gen_tokens / gen_s);
   }
+  samples.peak_rss_bytes = peak_rss_bytes();
   return samples;
 }
 
 struct Report {
   std::string model_file, cpu, date, load;
   uint64_t size_bytes = 0;
+  uint64_t peak_rss_bytes = 0;
   WeightSummary weights;
   int threads = 0;
   Spread pp, tg;
@@ -209,6 +243,10 @@ void print_table(const Report& r, const BenchOptions& o) {
   };
   row("pp " + std::to_string(o.prompt_tokens), r.pp);
   row("tg " + std::to_string(o.gen_tokens), r.tg);
+  const double mib = 1024.0 * 1024.0;
+  std::printf("\npeak RSS %.1f MiB = model file %.1f MiB + %.1f MiB (context %d tokens, F16 KV, prompt batches of %d)\n",
+              static_cast<double>(r.peak_rss_bytes) / mib, size_bytes / mib,
+              (static_cast<double>(r.peak_rss_bytes) - size_bytes) / mib, o.prompt_tokens + o.gen_tokens, o.batch_tokens);
   std::printf("\ndecode roofline (threads %d, bandwidth measured in this run):\n", r.threads);
   std::printf("  memory read bandwidth    %8.2f GB/s\n", r.bandwidth_bytes_per_s / 1e9);
   std::printf("  weight bytes per token   %8.3f GB (layers + output matrix + one embedding row)\n",
@@ -224,6 +262,8 @@ void print_json(const Report& r, const BenchOptions& o) {
                              {"params", r.weights.params},
                              {"threads", r.threads},
                              {"repetitions", o.repetitions},
+                             {"batch_tokens", o.batch_tokens},
+                             {"peak_rss_bytes", r.peak_rss_bytes},
                              {"cpu", r.cpu},
                              {"date", r.date},
                              {"load_average", r.load}};
@@ -273,6 +313,7 @@ void run_bench(const BenchOptions& o) {
   r.tg_samples = samples.gen_tokens_per_s;
   r.pp = spread(r.pp_samples);
   r.tg = spread(r.tg_samples);
+  r.peak_rss_bytes = samples.peak_rss_bytes;
 
   kernels::ThreadPool pool(r.threads);
   r.bandwidth_bytes_per_s = kernels::measure_read_bandwidth(pool, 1.0);
@@ -296,6 +337,8 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", opts->threads, "threads for the weight products (default: all cores)")
       ->check(kAtLeastOne);
   cmd->add_option("-r,--repetitions", opts->repetitions, "repetitions of prompt + decode")
+      ->capture_default_str()->check(kAtLeastOne);
+  cmd->add_option("-b,--batch-size", opts->batch_tokens, "most prompt tokens per forward pass")
       ->capture_default_str()->check(kAtLeastOne);
   cmd->add_flag("--json", opts->json, "one JSON object per line instead of the table");
   cmd->callback([opts] { run_bench(*opts); });

@@ -265,7 +265,8 @@ TEST(Cli, BenchPrintsSpeedTableAndRoofline) {
   for (const char* expected : {"loading ", "cpu: ", "date: ", "load average: ", "| model", "size |", "params |", "types",
                                "threads |", "test |", "t/s |", "tiny-llama-f16.gguf", " MiB" /* the load line */, "F16:16 F32:5",
                                "1.34 M", "pp 4 |", "tg 2 |", "threads 1,", " ± ", "memory read bandwidth", "GB/s",
-                               "weight bytes per token", "roofline", "% of roofline"}) {
+                               "weight bytes per token", "roofline", "% of roofline", "peak RSS ", "model file ",
+                               "(context 6 tokens, F16 KV, prompt batches of 512)"}) {
     EXPECT_NE(r.output().find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output();
   }
   EXPECT_NE(r.output().find("|       1 |"), std::string::npos) << "the thread count: " << r.output();
@@ -298,6 +299,17 @@ TEST(Cli, BenchJsonIsOneObjectPerLine) {
     EXPECT_GT(objects[2].at(key).to_number<double>(), 0.0) << key;
   }
   for (const char* key : {"cpu", "date", "load_average", "types"}) EXPECT_TRUE(objects[2].contains(key)) << key;
+  // Resident memory holds at least the mapped model, which every forward pass read.
+  EXPECT_GT(objects[2].at("peak_rss_bytes").to_number<double>(), objects[2].at("size_bytes").to_number<double>());
+}
+
+TEST(Cli, BenchPromptInBatchesGivesTheSameDecodeDepth) {
+  // -b 2 forwards the 5-token prompt in passes of 2, 2 and 1 on the paged cache.
+  const fs::path model = write_tiny_llama();
+  const CliRun r = run_ragent("bench -m " + quote(model) + " -p 5 -n 3 -b 2 -r 1 -t 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output();
+  EXPECT_NE(r.output().find("pp 5 |"), std::string::npos) << r.output();
+  EXPECT_NE(r.output().find("(context 8 tokens, F16 KV, prompt batches of 2)"), std::string::npos) << r.output();
 }
 
 TEST(Cli, BenchRejectsBadOptions) {
@@ -308,7 +320,7 @@ TEST(Cli, BenchRejectsBadOptions) {
   r = run_ragent("bench -m " + quote(model) + " -p 4000 -n 200 -r 1");
   EXPECT_EQ(r.exit_code, 1) << r.output();
   EXPECT_NE(r.output().find("context of 4096"), std::string::npos) << r.output();
-  for (const char* bad : {" -p 0", " -n -1", " -r 0", " -t 0", " -p many", " --frobnicate"}) {
+  for (const char* bad : {" -p 0", " -n -1", " -r 0", " -t 0", " -b 0", " -p many", " --frobnicate"}) {
     r = run_ragent("bench -m " + quote(model) + bad);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output();
   }
