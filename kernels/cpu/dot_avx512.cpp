@@ -183,6 +183,11 @@ RAGENT_AVX512 inline __m512i spread_idx(int lo, int hi) {
   return halves_epi32(lo, hi);
 }
 
+// 16-bit lane indices: lanes 0-15 take element lo, lanes 16-31 element hi.
+RAGENT_AVX512 inline __m512i spread16_idx(int lo, int hi) {
+  return _mm512_mask_set1_epi16(_mm512_set1_epi16(static_cast<int16_t>(lo)), 0xffff0000u, static_cast<int16_t>(hi));
+}
+
 // Q4_K and Q5_K share the loop; the fifth bit is added when kFifthBit.
 template <bool kFifthBit, class Block>
 RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
@@ -197,7 +202,6 @@ RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
     prefetch_block(wb + b);
     uint64_t sc8, m8;
     unpack_k_scales8(blk.scales, sc8, m8);
-    const __m512i sc_vec = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(sc8)));
     // Σ_j m_j (bsum_2j + bsum_2j+1): each min paired with two 16-value sums.
     const __m128i m_bytes = _mm_cvtsi64_si128(static_cast<long long>(m8));
     const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
@@ -208,6 +212,10 @@ RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
       qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
           reinterpret_cast<const BlockQ5_K&>(blk).qh)));
     }
+    // Scales as 16-bit lanes, 16 lanes (32 values) per sub-block: vpmaddubsw gives 16-bit sums
+    // of value pairs (|15 * 127 * 2| fits), and vpmaddwd against the scales both widens them to
+    // 32 bits and applies the sub-block scale, where dpbusd would need a 32-bit multiply after.
+    const __m512i sc16_all = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
     __m512i sumi = _mm512_setzero_si512();
     for (int half = 0; half < 2; ++half) {  // chunks 2*half and 2*half+1: sub-blocks 4*half..4*half+3
       const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * half);
@@ -224,11 +232,11 @@ RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
         hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh2, bit_hi), hi, sixteen);
       }
       const int8_t* a = xq.qs + 128 * half;
-      const __m512i dot_lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, load_2x256(a, a + 64));
-      const __m512i dot_hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, load_2x256(a + 32, a + 96));
-      const __m512i s_lo = _mm512_permutexvar_epi32(spread_idx(j0, j0 + 2), sc_vec);
-      const __m512i s_hi = _mm512_permutexvar_epi32(spread_idx(j0 + 1, j0 + 3), sc_vec);
-      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_mullo_epi32(dot_lo, s_lo), _mm512_mullo_epi32(dot_hi, s_hi)));
+      const __m512i p_lo = _mm512_maddubs_epi16(lo, load_2x256(a, a + 64));
+      const __m512i p_hi = _mm512_maddubs_epi16(hi, load_2x256(a + 32, a + 96));
+      const __m512i s_lo = _mm512_permutexvar_epi16(spread16_idx(j0, j0 + 2), sc16_all);
+      const __m512i s_hi = _mm512_permutexvar_epi16(spread16_idx(j0 + 1, j0 + 3), sc16_all);
+      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(p_lo, s_lo), _mm512_madd_epi16(p_hi, s_hi)));
     }
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_to_float(blk.d) * xq.d), acc);
   }
