@@ -36,6 +36,25 @@ struct TinyModel {
   std::map<std::string, TinyTensor> tensors;  // Hugging Face names; "rope_freqs" for the divisors
 };
 
+inline LayerConfig attention_layer(int64_t heads, int64_t kv_heads, int64_t ffn_length) {
+  return LayerConfig{AttentionKind::Normal, heads, kv_heads, FfnKind::Normal, ffn_length};
+}
+
+// A llama of `layers` identical layers, vocabulary 256, context 131072, full-width RoPE.
+inline ModelConfig llama_config(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t ffn, int64_t layers) {
+  ModelConfig c;
+  c.arch = ModelArch::Llama;
+  c.vocab_size = 256;
+  c.hidden_size = hidden;
+  c.context_length = 131072;
+  c.head_dim = hidden / heads;
+  c.rope_dim = c.head_dim;
+  c.rms_eps = 1e-5;
+  c.rope_theta = 10000.0;
+  c.layers.assign(static_cast<size_t>(layers), attention_layer(heads, kv_heads, ffn));
+  return c;
+}
+
 // Llama 3 RoPE scaling as per-frequency divisors, the form GGUF stores (rope_freqs.weight).
 inline std::vector<float> llama3_rope_divisors(const ModelConfig& c, const RopeScaling& s) {
   std::vector<float> divisors(static_cast<size_t>(c.rope_dim / 2));
