@@ -3,7 +3,8 @@
 //   - a GGUF through our writer, with Q/K rows permuted for llama and deci exactly as llama.cpp's
 //     converter does (interleaved-pair RoPE), matrices in any quantized type;
 //   - a Hugging Face directory (config.json + F32 safetensors, rotate-half RoPE);
-//   - a dump for tests/reference/torch_forward.py (raw f32 tensors + config.json).
+//   - a dump for tests/reference/torch_forward.py (raw f32 tensors + config.json), optionally
+//     asking it for an embedding instead of logits.
 #pragma once
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,6 +20,7 @@
 
 #include <boost/json.hpp>
 
+#include "engine/backend.hpp"
 #include "engine/gguf.hpp"
 #include "engine/model.hpp"
 #include "engine/safetensors.hpp"
@@ -234,6 +237,9 @@ inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesy
     w.set_f32(arch + ".rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
   }
   w.set_u32(arch + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
+  // llama.cpp's pooling types: 1 mean, 2 cls (first), 3 last.
+  if (c.pooling) w.set_u32(arch + ".pooling_type", *c.pooling == Pooling::Mean ? 1 : *c.pooling == Pooling::First ? 2 : 3);
+  if (!c.causal_attention) w.set_bool(arch + ".attention.causal", false);
 
   const bool permute = c.arch != ModelArch::Qwen2;
   const auto q = static_cast<kernels::QuantType>(static_cast<uint32_t>(type));
@@ -328,10 +334,11 @@ inline std::string_view kind_name(FfnKind k) {
 }
 
 // Writes what tests/reference/torch_forward.py reads: DIR/config.json and one raw f32 file per
-// tensor.
+// tensor. With `embedding`, the reference computes that embedding (its mask, pooling and
+// normalization) instead of logits.
 inline void write_reference_dump(const TinyModel& m, const std::filesystem::path& dir,
                                  const std::vector<int32_t>& tokens, const std::vector<int32_t>& positions,
-                                 int greedy_steps) {
+                                 int greedy_steps, const std::optional<EmbeddingOptions>& embedding = std::nullopt) {
   const ModelConfig& c = m.config;
   boost::json::object tensors;
   int index = 0;
@@ -359,6 +366,11 @@ inline void write_reference_dump(const TinyModel& m, const std::filesystem::path
                              {"tied_embeddings", c.tied_embeddings}, {"layers", layers},
                              {"tensors", tensors},               {"tokens", boost::json::value_from(tokens)},
                              {"positions", boost::json::value_from(positions)}, {"greedy_steps", greedy_steps}};
+  if (embedding) {
+    config["causal"] = embedding->causal;
+    config["embedding"] = boost::json::object{{"pooling", pooling_name(embedding->pooling)},
+                                              {"normalize", embedding->normalize}};
+  }
   write_text(dir / "config.json", boost::json::serialize(config));
 }
 
