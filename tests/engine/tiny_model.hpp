@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <numbers>
 #include <optional>
@@ -204,7 +205,9 @@ inline std::string gguf_tensor_name(const std::string& hf) {
 }
 
 // Writes `m` as a GGUF; matrices as `type` (rows must be whole blocks), vectors as F32.
-inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesystem::path& path) {
+// `more_metadata` may add keys (a tokenizer) before the file is written.
+inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesystem::path& path,
+                            const std::function<void(GgufWriter&)>& more_metadata = {}) {
   const ModelConfig& c = m.config;
   const std::string arch(model_arch_name(c.arch));
   GgufWriter w;
@@ -240,6 +243,7 @@ inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesy
   // llama.cpp's pooling types: 1 mean, 2 cls (first), 3 last.
   if (c.pooling) w.set_u32(arch + ".pooling_type", *c.pooling == Pooling::Mean ? 1 : *c.pooling == Pooling::First ? 2 : 3);
   if (!c.causal_attention) w.set_bool(arch + ".attention.causal", false);
+  if (more_metadata) more_metadata(w);
 
   const bool permute = c.arch != ModelArch::Qwen2;
   const auto q = static_cast<kernels::QuantType>(static_cast<uint32_t>(type));
