@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ std::string case_name(const Case& c) {
   name[0] = static_cast<char>(name[0] - 'a' + 'A');
   return name + (c.causal ? "Causal" : "Bidirectional") + (c.normalize ? "" : "Unnormalized");
 }
+
+// How gtest (and so ctest) names a case's parameter.
+void PrintTo(const Case& c, std::ostream* os) { *os << case_name(c); }
 
 class EmbeddingReference : public ::testing::TestWithParam<Case> {};
 
