@@ -1,6 +1,7 @@
-// CPU forward pass. CpuBackend::forward reads top-down: embed, then per layer the attention
-// step and the FFN step its kind calls for, then the final norm and the output projection.
-// The helpers above it are the steps; shapes are row-major [tokens, width].
+// CPU forward pass. CpuBackend::forward_batch reads top-down: embed, then per layer the
+// attention step and the FFN step its kind calls for (run_layers), then the final norm and the
+// output projection; CpuBackend::embed runs the same layers, then the final norm and pooling.
+// The helpers above them are the steps; shapes are row-major [tokens, width].
 #include "engine/cpu_backend.hpp"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <numeric>
 #include <span>
 #include <string>
 #include <thread>
@@ -134,7 +136,8 @@ void add_into(float* x, const float* delta, int64_t count) {
 // Grouped-query attention of n new queries ([n, n_heads * head_dim]) over cache slots
 // [0, n_slots) of `layer`, streaming key blocks with an online softmax: per (query, head) a
 // running maximum, denominator and weighted value sum, rescaled when the maximum grows.
-// A query at position p sees the slots whose position is <= p.
+// Causal: a query at position p sees the slots whose position is <= p; otherwise it sees every
+// slot (bidirectional, for embeddings).
 struct AttentionShape {
   int64_t n_heads, n_kv_heads, head_dim;
 };
@@ -143,6 +146,7 @@ struct AttentionCall {
   const float* q;
   int64_t n;
   const int32_t* positions;
+  bool causal;
   int64_t layer;
   const SequenceCache& cache;
   int64_t n_slots;
@@ -179,7 +183,7 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
       newest = std::max(newest, key_positions[sz(j)]);
     }
     for (int64_t t = 0; t < a.n; ++t) {
-      const bool sees_all = newest <= a.positions[t];
+      const bool sees_all = !a.causal || newest <= a.positions[t];
       for (int64_t h = h_begin; h < h_end; ++h) {
         const float* qh = a.q + t * q_dim + h * s.head_dim;
         const int64_t kv_offset = (h / group) * s.head_dim;
@@ -251,16 +255,6 @@ void check_computable(const TensorView& w) {
   if (w.present()) compute_type(w);
 }
 
-// A sequence's rows within a batched pass: activations rows [row, row + n) are its new tokens,
-// at positions[0..n), whose keys and values go into cache slots first_slot.. .
-struct Segment {
-  int64_t row;
-  int64_t n;
-  const int32_t* positions;
-  SequenceCache* cache;
-  int64_t first_slot;
-};
-
 // Grows v to at least n values and returns its data (buffers of the workspace are reused
 // from call to call and never shrink).
 float* at_least(std::vector<float>& v, int64_t n) {
@@ -281,7 +275,22 @@ struct CpuBackend::Workspace {
   std::vector<int32_t> positions;
 };
 
+// A sequence's rows within a batched pass: activations rows [row, row + n) are its new tokens
+// tokens[0..n) at positions[0..n), whose keys and values go into cache slots first_slot.. .
+// They attend causally (generation) or to every slot of the cache (bidirectional embeddings).
+struct CpuBackend::Segment {
+  int64_t row;
+  int64_t n;
+  const int32_t* tokens;
+  const int32_t* positions;
+  SequenceCache* cache;
+  int64_t first_slot;
+  bool causal;
+};
+
 namespace {
+
+using Segment = CpuBackend::Segment;
 
 // The steps of one layer for the n tokens of all segments, on x [n, hidden] in place. Weight
 // products run once over all n rows; attention runs per segment over its own cache.
@@ -328,7 +337,7 @@ struct LayerStep {
         const int64_t r = s.row + t;
         s.cache->write(layer, s.first_slot + t, k + r * kv_dim, v + r * kv_dim);
       }
-      attend(pool, {q + s.row * q_dim, s.n, s.positions, layer, *s.cache, s.first_slot + s.n,
+      attend(pool, {q + s.row * q_dim, s.n, s.positions, s.causal, layer, *s.cache, s.first_slot + s.n,
                     {l.n_heads, l.n_kv_heads, c.head_dim}, mixed + s.row * q_dim});
     }
     float* delta = at_least(ws.delta, n * c.hidden_size);
@@ -352,14 +361,38 @@ struct LayerStep {
   }
 };
 
-// Why `item` cannot run, or empty.
-std::string refusal(const ForwardItem& item, int64_t vocab_size) {
-  if (item.n_tokens < 1) return "forward: n_tokens must be at least 1, got " + std::to_string(item.n_tokens);
-  for (int64_t t = 0; t < item.n_tokens; ++t) {
-    if (item.tokens[t] < 0 || item.tokens[t] >= vocab_size) {
-      return "forward: token " + std::to_string(item.tokens[t]) + " at index " + std::to_string(t) +
+// out = the mean of n rows of width dim, scaled to unit L2 norm when `normalize` (a zero
+// vector stays zero). Sums in double.
+void pool_rows(const float* rows, int64_t n, int64_t dim, bool normalize, float* out) {
+  std::vector<double> mean(sz(dim), 0.0);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < dim; ++i) mean[sz(i)] += rows[t * dim + i];
+  }
+  double sum_squares = 0.0;
+  for (double& v : mean) {
+    v /= static_cast<double>(n);
+    sum_squares += v * v;
+  }
+  const double scale = normalize && sum_squares > 0.0 ? 1.0 / std::sqrt(sum_squares) : 1.0;
+  for (int64_t i = 0; i < dim; ++i) out[i] = static_cast<float>(mean[sz(i)] * scale);
+}
+
+// Why tokens[0..n) cannot run, prefixed by `op`, or empty.
+std::string token_refusal(const std::string& op, const int32_t* tokens, int64_t n, int64_t vocab_size) {
+  if (n < 1) return op + ": n_tokens must be at least 1, got " + std::to_string(n);
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= vocab_size) {
+      return op + ": token " + std::to_string(tokens[t]) + " at index " + std::to_string(t) +
              " is outside the vocabulary of " + std::to_string(vocab_size);
     }
+  }
+  return {};
+}
+
+// Why `item` cannot run, or empty.
+std::string refusal(const ForwardItem& item, int64_t vocab_size) {
+  if (std::string why = token_refusal("forward", item.tokens, item.n_tokens, vocab_size); !why.empty()) return why;
+  for (int64_t t = 0; t < item.n_tokens; ++t) {
     if (item.positions[t] < 0) {
       return "forward: negative position " + std::to_string(item.positions[t]) + " at index " + std::to_string(t);
     }
@@ -397,6 +430,42 @@ std::unique_ptr<SequenceCache> CpuBackend::new_sequence_cache() const {
   return std::make_unique<ContiguousSequenceCache>(model_.config(), options_.kv_type);
 }
 
+float* CpuBackend::run_layers(std::span<const Segment> segments, int64_t n) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  const int64_t hidden = c.hidden_size;
+
+  // Embed: one dequantized embedding row per token; positions side by side for RoPE.
+  Workspace& ws = *workspace_;
+  float* x = at_least(ws.x, n * hidden);
+  ws.positions.resize(sz(n));
+  for (const Segment& s : segments) {
+    for (int64_t t = 0; t < s.n; ++t) {
+      read_weight_row(w.token_embedding, s.tokens[t], x + (s.row + t) * hidden);
+      ws.positions[sz(s.row + t)] = s.positions[t];
+    }
+  }
+  const RopeTable rope = rope_table(inv_freq_, ws.positions.data(), n);
+
+  for (int64_t i = 0; i < c.n_layers(); ++i) {
+    const LayerVectors& vec = layer_vectors_[sz(i)];
+    const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], vec, ws, i, n, segments};
+    // Attention (or deci's linear map, or nothing), then the residual.
+    switch (step.l.attention) {
+      case AttentionKind::Normal: step.attention(x, rope); break;
+      case AttentionKind::Linear: step.linear_block(x, vec.attn_norm, step.w.attn_linear); break;
+      case AttentionKind::NoOp: break;
+    }
+    // FFN (or deci's linear map, or nothing), then the residual.
+    switch (step.l.ffn) {
+      case FfnKind::Normal: step.ffn(x); break;
+      case FfnKind::Linear: step.linear_block(x, vec.ffn_norm, step.w.ffn_linear); break;
+      case FfnKind::NoOp: break;
+    }
+  }
+  return x;
+}
+
 void CpuBackend::forward_batch(std::span<ForwardItem> items) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
@@ -411,7 +480,7 @@ void CpuBackend::forward_batch(std::span<ForwardItem> items) {
     if (!item.error.empty()) continue;
     try {
       const int64_t first_slot = item.cache->append(item.positions, item.n_tokens);
-      segments.push_back({n, item.n_tokens, item.positions, item.cache, first_slot});
+      segments.push_back({n, item.n_tokens, item.tokens, item.positions, item.cache, first_slot, true});
       admitted.push_back(&item);
       n += item.n_tokens;
     } catch (const EngineError& e) {
@@ -421,35 +490,8 @@ void CpuBackend::forward_batch(std::span<ForwardItem> items) {
   if (segments.empty()) return;
 
   try {
-    // Embed: one dequantized embedding row per token; positions side by side for RoPE.
+    const float* x = run_layers(segments, n);
     Workspace& ws = *workspace_;
-    float* x = at_least(ws.x, n * hidden);
-    ws.positions.resize(sz(n));
-    for (size_t i = 0; i < segments.size(); ++i) {
-      const Segment& s = segments[i];
-      for (int64_t t = 0; t < s.n; ++t) {
-        read_weight_row(w.token_embedding, admitted[i]->tokens[t], x + (s.row + t) * hidden);
-        ws.positions[sz(s.row + t)] = s.positions[t];
-      }
-    }
-    const RopeTable rope = rope_table(inv_freq_, ws.positions.data(), n);
-
-    for (int64_t i = 0; i < c.n_layers(); ++i) {
-      const LayerVectors& vec = layer_vectors_[sz(i)];
-      const LayerStep step{*pool_, c, c.layers[sz(i)], w.layers[sz(i)], vec, ws, i, n, segments};
-      // Attention (or deci's linear map, or nothing), then the residual.
-      switch (step.l.attention) {
-        case AttentionKind::Normal: step.attention(x, rope); break;
-        case AttentionKind::Linear: step.linear_block(x, vec.attn_norm, step.w.attn_linear); break;
-        case AttentionKind::NoOp: break;
-      }
-      // FFN (or deci's linear map, or nothing), then the residual.
-      switch (step.l.ffn) {
-        case FfnKind::Normal: step.ffn(x); break;
-        case FfnKind::Linear: step.linear_block(x, vec.ffn_norm, step.w.ffn_linear); break;
-        case FfnKind::NoOp: break;
-      }
-    }
 
     // Final norm and output projection, for the rows that want logits: every token of an
     // all_logits item, else its last. One product over all of them.
@@ -476,6 +518,27 @@ void CpuBackend::forward_batch(std::span<ForwardItem> items) {
     for (const Segment& s : segments) s.cache->truncate(s.first_slot);
     throw;
   }
+}
+
+void CpuBackend::embed(const int32_t* tokens, int n_tokens, const EmbeddingOptions& options, float* out) {
+  const ModelConfig& c = model_.config();
+  const int64_t hidden = c.hidden_size;
+  if (std::string why = token_refusal("embed", tokens, n_tokens, c.vocab_size); !why.empty()) throw EngineError(why);
+
+  // The text alone at positions 0.., on a cache of its own.
+  const int64_t n = n_tokens;
+  std::vector<int32_t> positions(sz(n));
+  std::iota(positions.begin(), positions.end(), 0);
+  const std::unique_ptr<SequenceCache> cache = new_sequence_cache();
+  const Segment text{0, n, tokens, positions.data(), cache.get(), cache->append(positions.data(), n), options.causal};
+  const float* x = run_layers({&text, 1}, n);
+
+  // Final norm of the rows the pooling reads, then their mean (one row for first and last).
+  const int64_t first_row = options.pooling == Pooling::Last ? n - 1 : 0;
+  const int64_t n_rows = options.pooling == Pooling::Mean ? n : 1;
+  float* rows = at_least(workspace_->rows, n_rows * hidden);
+  rms_norm(x + first_row * hidden, output_norm_, n_rows, hidden, c.rms_eps, rows);
+  pool_rows(rows, n_rows, hidden, options.normalize, out);
 }
 
 }  // namespace ragent::engine

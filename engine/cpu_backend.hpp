@@ -33,11 +33,17 @@ class CpuBackend final : public Backend {
 
   std::unique_ptr<SequenceCache> new_sequence_cache() const override;
   void forward_batch(std::span<ForwardItem> items) override;
+  void embed(const int32_t* tokens, int n_tokens, const EmbeddingOptions& options, float* out) override;
 
   struct LayerVectors;
   struct Workspace;
+  struct Segment;
 
  private:
+  // Embeds the tokens of every segment (n in all) and runs every layer over them: returns the
+  // residual stream after the last layer, before the final norm, [n, hidden] in the workspace.
+  float* run_layers(std::span<const Segment> segments, int64_t n);
+
   const Model& model_;
   CpuBackendOptions options_;
   std::unique_ptr<kernels::ThreadPool> pool_;  // created once, used by every weight product

@@ -3,6 +3,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -140,12 +141,38 @@ std::unique_ptr<KvCache> make_kv_cache(const Model& model, const EngineOptions& 
 }  // namespace
 
 struct Engine::Impl {
-  Impl(const Model& model, std::unique_ptr<Backend> b, Tokenizer t, EngineOptions options)
-      : backend(std::move(b)),
+  Impl(const Model& m, std::unique_ptr<Backend> b, Tokenizer t, EngineOptions options)
+      : model(m),
+        backend(std::move(b)),
         tokenizer(std::move(t)),
-        scheduler(*backend, tokenizer, model.config().vocab_size, model.config().context_length,
-                  SchedulerOptions{options.prefill_chunk_tokens}, make_kv_cache(model, options)),
+        scheduler(*backend, tokenizer, m.config().vocab_size, m.config().context_length,
+                  SchedulerOptions{options.prefill_chunk_tokens}, make_kv_cache(m, options)),
         keep_running(inbox.get_executor()) {}
+
+  // One embedding request, now (engine thread): the vector or the error goes to on_done.
+  void embed(const std::vector<TokenId>& tokens, const EmbeddingOptions& options, const EmbeddingCallback& on_done) {
+    const ModelConfig& config = model.config();
+    const auto n_tokens = static_cast<int64_t>(tokens.size());
+    EmbeddingResult result;
+    if (n_tokens == 0) {
+      result.error = "embedding: the text has no tokens";
+    } else if (n_tokens > config.context_length) {
+      result.error = "embedding: the text has " + std::to_string(n_tokens) + " tokens; the model's context holds " +
+                     std::to_string(config.context_length);
+    } else {
+      try {
+        result.embedding.resize(static_cast<size_t>(config.hidden_size));
+        backend->embed(tokens.data(), static_cast<int>(n_tokens), options, result.embedding.data());
+      } catch (const std::exception& e) {
+        result.embedding.clear();
+        result.error = e.what();
+      }
+    }
+    try {
+      on_done(std::move(result));
+    } catch (...) {  // the caller's problem; the engine thread goes on
+    }
+  }
 
   // The engine thread: take what was posted (blocking only when nothing is active), step.
   void run() {
@@ -165,6 +192,7 @@ struct Engine::Impl {
     scheduler.fail_all("engine shut down");
   }
 
+  const Model& model;
   std::unique_ptr<Backend> backend;
   Tokenizer tokenizer;
   Scheduler scheduler;  // engine thread only
@@ -200,6 +228,51 @@ GenerationStream Engine::stream(GenerationRequest request, asio::any_io_executor
   auto state = std::make_shared<GenerationStream::State>(executor, request.cancellation);
   submit(std::move(request), StreamSink{asio::make_work_guard(executor), state});
   return GenerationStream(std::move(state));
+}
+
+void Engine::submit_embedding(std::vector<TokenId> tokens, EmbeddingOptions options, EmbeddingCallback on_done) {
+  std::lock_guard lock(impl_->gate);
+  if (!impl_->accepting) throw EngineError("the engine has shut down; no new requests");
+  asio::post(impl_->inbox, [impl = impl_.get(), tokens = std::move(tokens), options, on_done = std::move(on_done)] {
+    impl->embed(tokens, options, on_done);
+  });
+}
+
+namespace {
+
+// Starts an embed(): submits the request with a callback that posts the outcome to the
+// awaiting coroutine's executor, keeping that executor busy until then. A named type, as
+// StartNext. The handler is shared because EmbeddingCallback must be copyable.
+struct StartEmbedding {
+  template <typename Handler>
+  void operator()(Handler handler, std::vector<TokenId> tokens, EmbeddingOptions options) const {
+    auto busy = asio::make_work_guard(asio::get_associated_executor(handler));
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    auto complete = [shared, busy](std::exception_ptr error, std::vector<float> embedding) {
+      asio::post(busy.get_executor(), [h = std::move(*shared), error, embedding = std::move(embedding)]() mutable {
+        std::move(h)(error, std::move(embedding));
+      });
+    };
+    try {
+      engine->submit_embedding(std::move(tokens), options, [complete](EmbeddingResult result) {
+        if (result.error.empty()) {
+          complete(nullptr, std::move(result.embedding));
+        } else {
+          complete(std::make_exception_ptr(EngineError(result.error)), {});
+        }
+      });
+    } catch (const EngineError&) {  // shut down
+      complete(std::current_exception(), {});
+    }
+  }
+  Engine* engine;
+};
+
+}  // namespace
+
+asio::awaitable<std::vector<float>> Engine::embed(std::vector<TokenId> tokens, EmbeddingOptions options) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, std::vector<float>)>(
+      StartEmbedding{this}, asio::use_awaitable, std::move(tokens), options);
 }
 
 void Engine::shutdown() {

@@ -15,18 +15,26 @@
 //   auto stream = engine.stream(std::move(request), co_await asio::this_coro::executor);
 //   while (auto event = co_await stream.next()) std::cout << event->text;
 //
+// Embeddings (Backend::embed) are requests too, served on the engine thread between two
+// scheduler steps: submit_embedding(tokens, options, callback) with the callback on the engine
+// thread as for submit, or co_await embed(tokens, options) from a coroutine.
+//
 // KV storage: with EngineOptions::kv_cache_bytes > 0 every request keeps its keys and values in
 // one paged cache (engine/kv_cache.hpp) of that budget: requests that share a prompt prefix
 // share its blocks and prefill only the rest, unused blocks are evicted least-recently-used,
 // and a request the budget cannot hold fails with an error naming the bytes while the others
 // go on. With 0, each request gets its own contiguous backend cache, sharing nothing.
 //
-// Thread safety: submit, stream and shutdown may be called from any thread.
+// Thread safety: submit, stream, submit_embedding, embed and shutdown may be called from any
+// thread; the backend is only ever called on the engine thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -49,6 +57,13 @@ struct EngineOptions {
   GgmlType kv_cache_type = GgmlType::F16;  // F16, F32 or Q8_0
   int32_t kv_block_tokens = 16;
 };
+
+// What an embedding request gives back: the vector, or why there is none.
+struct EmbeddingResult {
+  std::vector<float> embedding;  // hidden_size floats; empty on error
+  std::string error;             // empty on success
+};
+using EmbeddingCallback = std::function<void(EmbeddingResult)>;
 
 // The events of one request, for a coroutine. Move-only. Destroying the stream (or cancel())
 // cancels the request if it has not finished.
@@ -92,6 +107,20 @@ class Engine {
   // io_context::run() does not return before then; the context must not be destroyed earlier
   // (for example after stop() while a request still runs).
   GenerationStream stream(GenerationRequest request, boost::asio::any_io_executor executor);
+
+  // Queues the embedding of `tokens` (Backend::embed: the text alone at positions 0.., nothing
+  // cached or shared with generations). It runs whole, not chunked, on the engine thread
+  // between two scheduler steps, so a long text delays the running generations' next token by
+  // its forward pass. `on_done` runs once, ON THE ENGINE THREAD (the rules of submit's
+  // callback apply; what it throws is dropped), with the vector or an error: no tokens, a
+  // token id outside the vocabulary, more tokens than the model's context. A request queued
+  // before shutdown() still runs. Throws EngineError only after shutdown().
+  void submit_embedding(std::vector<TokenId> tokens, EmbeddingOptions options, EmbeddingCallback on_done);
+
+  // As submit_embedding, for a coroutine: completes on the awaiting coroutine's executor with
+  // the vector, or throws EngineError with the request's error. Until it completes it counts as
+  // work on that executor (its io_context::run() does not return before then).
+  boost::asio::awaitable<std::vector<float>> embed(std::vector<TokenId> tokens, EmbeddingOptions options);
 
   // Stops taking requests, ends every pending and active one with FinishReason::error ("engine
   // shut down"), and joins the engine thread. Idempotent.

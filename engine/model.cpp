@@ -143,6 +143,15 @@ std::string_view rope_layout_name(RopeLayout layout) {
   return layout == RopeLayout::RotateHalf ? "rotate-half" : "interleaved-pairs";
 }
 
+std::string_view pooling_name(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::Mean: return "mean";
+    case Pooling::First: return "first";
+    case Pooling::Last: return "last";
+  }
+  return "unknown";
+}
+
 int64_t TensorView::element_count() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;

@@ -64,6 +64,14 @@ enum class FfnKind {
   Linear,  // deci replace_with_linear: ffn_norm then one hidden x hidden map; ffn_length == 0
 };
 
+// How an embedding pools its tokens' final hidden states into one vector.
+enum class Pooling {
+  Mean,   // the average over every token
+  First,  // the first token (BERT's CLS)
+  Last,   // the last token, the only one that has seen the whole text under causal attention
+};
+std::string_view pooling_name(Pooling pooling);  // "mean", "first", "last"
+
 struct LayerConfig {
   AttentionKind attention = AttentionKind::Normal;
   int64_t n_heads = 0;
@@ -94,6 +102,11 @@ struct ModelConfig {
   bool tied_embeddings = false;     // output projection is the token embedding
   bool qkv_bias = false;            // q/k/v projections have biases (qwen2; llama attention_bias)
   bool attn_out_bias = false;       // o projection has a bias (llama attention_bias)
+  // Embedding models (GGUF {arch}.pooling_type and {arch}.attention.causal, as llama.cpp
+  // writes them): how the model pools, nullopt when it names no pooling (type 0, none); and
+  // whether its tokens attend only to earlier positions (false: every token sees every token).
+  std::optional<Pooling> pooling;
+  bool causal_attention = true;
   std::vector<LayerConfig> layers;
 
   int64_t n_layers() const { return static_cast<int64_t>(layers.size()); }
@@ -167,6 +180,7 @@ class MetadataSource {
   virtual std::optional<std::string> get_string(std::string_view key) const = 0;
   virtual std::optional<uint64_t> get_u64(std::string_view key) const = 0;
   virtual std::optional<double> get_f64(std::string_view key) const = 0;
+  virtual std::optional<bool> get_bool(std::string_view key) const = 0;
   // An unsigned integer or an array of them (deci stores per-layer counts as arrays): a
   // scalar comes back as one value.
   virtual std::optional<std::vector<uint64_t>> get_u64_values(std::string_view key) const = 0;

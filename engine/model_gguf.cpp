@@ -18,6 +18,7 @@ class GgufConfigReader {
 
   std::optional<uint64_t> get_u64(std::string_view suffix) const { return metadata_.get_u64(key(suffix)); }
   std::optional<double> get_f64(std::string_view suffix) const { return metadata_.get_f64(key(suffix)); }
+  std::optional<bool> get_bool(std::string_view suffix) const { return metadata_.get_bool(key(suffix)); }
   std::optional<std::string> get_string(std::string_view suffix) const {
     return metadata_.get_string(key(suffix));
   }
@@ -100,6 +101,26 @@ void read_rope_scaling(GgufConfigReader& r, ModelConfig& c) {
   }
 }
 
+// Embedding models: llama.cpp's pooling types (0 none, 1 mean, 2 cls, 3 last, 4 rank) and
+// attention mask.
+void read_embedding(GgufConfigReader& r, ModelConfig& c) {
+  if (auto type = r.get_u64("pooling_type")) {
+    switch (*type) {
+      case 0: break;
+      case 1: c.pooling = Pooling::Mean; break;
+      case 2: c.pooling = Pooling::First; break;
+      case 3: c.pooling = Pooling::Last; break;
+      case 4:
+        r.problems.push_back("key '" + r.key("pooling_type") + "' = 4 (rank): reranking models are not supported");
+        break;
+      default:
+        r.problems.push_back("key '" + r.key("pooling_type") + "' = " + std::to_string(*type) +
+                             " is not a pooling type (0 none, 1 mean, 2 cls, 3 last)");
+    }
+  }
+  c.causal_attention = r.get_bool("attention.causal").value_or(true);
+}
+
 // Layer kinds as llama.cpp encodes them for deci: heads == 0 skips attention, kv heads == 0
 // with heads > 0 is the linear replacement, FFN length 0 skips the FFN.
 void read_layers(GgufConfigReader& r, ModelConfig& c, int64_t n_layers) {
@@ -179,6 +200,7 @@ ModelConfig gguf_model_config(const MetadataSource& metadata, const TensorCatalo
   }
   c.rope_dim = get_or(r.get_u64("rope.dimension_count"), c.head_dim);
   read_rope_scaling(r, c);
+  read_embedding(r, c);
 
   if (auto vocab = r.get_u64("vocab_size")) {
     c.vocab_size = static_cast<int64_t>(*vocab);

@@ -17,6 +17,7 @@ class GgufMetadata final : public MetadataSource {
   std::optional<std::string> get_string(std::string_view key) const override { return file_.get_string(key); }
   std::optional<uint64_t> get_u64(std::string_view key) const override { return file_.get_u64(key); }
   std::optional<double> get_f64(std::string_view key) const override { return file_.get_f64(key); }
+  std::optional<bool> get_bool(std::string_view key) const override { return file_.get_bool(key); }
 
   std::optional<std::vector<uint64_t>> get_u64_values(std::string_view key) const override {
     const GgufValue* value = file_.find(key);

@@ -123,6 +123,10 @@ std::string describe(const engine::ModelConfig& c) {
   os << "\n  rms eps         " << c.rms_eps << "\n"
      << "  tied embedding  " << (c.tied_embeddings ? "yes" : "no") << "\n"
      << "  qkv bias        " << (c.qkv_bias ? "yes" : "no") << "\n";
+  if (c.pooling || !c.causal_attention) {  // an embedding model's GGUF keys
+    os << "  embedding       pooling " << (c.pooling ? engine::pooling_name(*c.pooling) : "none") << ", "
+       << (c.causal_attention ? "causal" : "bidirectional") << " attention\n";
+  }
   for (size_t i = 0; i < c.layers.size();) {
     size_t j = i + 1;
     const auto& l = c.layers[i];

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   ragent::cli::add_generate(app);
   ragent::cli::add_chat(app);
   ragent::cli::add_bench(app);
+  ragent::cli::add_embed(app);
 
   try {
     app.parse(argc, argv);

@@ -12,9 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
@@ -23,56 +21,21 @@
 #include "engine/cpu_backend.hpp"
 #include "engine/model.hpp"
 #include "tests/engine/tiny_model.hpp"
+#include "tests/engine/torch_reference.hpp"
 
 namespace ragent::engine {
 namespace {
 
+using model_testing::attention_layer;
+using model_testing::llama_config;
 using model_testing::TempDir;
 using model_testing::TinyModel;
+using torch_reference::read_f64;
+using torch_reference::relative_l2;
 
-constexpr const char* kPython = "/usr/bin/python3";
 constexpr int kSequenceTokens = 72;
 constexpr int kPrefillTokens = 40;
 constexpr int kGreedySteps = 8;
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-bool reference_available() {
-  static const bool available =
-      std::system((std::string(kPython) + " -c 'import torch, numpy' >/dev/null 2>&1").c_str()) == 0;
-  return available;
-}
-
-#define REQUIRE_REFERENCE()                                                                             \
-  do {                                                                                                  \
-    if (!reference_available()) {                                                                       \
-      const char* ci = std::getenv("CI");                                                               \
-      if (ci != nullptr && std::string(ci) == "true") FAIL() << "python3-torch is missing (/usr/bin/python3)"; \
-      GTEST_SKIP() << "python3-torch not installed for /usr/bin/python3";                               \
-    }                                                                                                   \
-  } while (0)
-
-LayerConfig attention_layer(int64_t heads, int64_t kv_heads, int64_t ffn_length) {
-  return LayerConfig{AttentionKind::Normal, heads, kv_heads, FfnKind::Normal, ffn_length};
-}
-
-ModelConfig llama_config(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t ffn, int64_t layers) {
-  ModelConfig c;
-  c.arch = ModelArch::Llama;
-  c.vocab_size = 256;
-  c.hidden_size = hidden;
-  c.context_length = 131072;
-  c.head_dim = hidden / heads;
-  c.rope_dim = c.head_dim;
-  c.rms_eps = 1e-5;
-  c.rope_theta = 10000.0;
-  c.layers.assign(static_cast<size_t>(layers), attention_layer(heads, kv_heads, ffn));
-  return c;
-}
 
 RopeScaling llama3_scaling() {
   RopeScaling s;
@@ -94,16 +57,6 @@ struct Outcome {
   std::vector<int32_t> engine_greedy, reference_greedy;
 };
 
-std::vector<double> read_f64(const std::filesystem::path& path, size_t count) {
-  std::vector<double> v(count);
-  std::ifstream in(path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(count * sizeof(double)));
-  if (in.gcount() != static_cast<std::streamsize>(count * sizeof(double))) {
-    throw std::runtime_error(path.string() + ": short read");
-  }
-  return v;
-}
-
 std::vector<int32_t> read_greedy(const std::filesystem::path& path) {
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -111,17 +64,6 @@ std::vector<int32_t> read_greedy(const std::filesystem::path& path) {
   const boost::json::value greedy = boost::json::parse(text);
   for (const auto& v : greedy.at("tokens").as_array()) out.push_back(v.to_number<int32_t>());
   return out;
-}
-
-template <typename T>
-double relative_l2(const std::vector<float>& actual, const std::vector<T>& expected) {
-  double diff2 = 0, ref2 = 0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const double e = static_cast<double>(expected[i]);
-    diff2 += (actual[i] - e) * (actual[i] - e);
-    ref2 += e * e;
-  }
-  return std::sqrt(diff2 / ref2);
 }
 
 // Prefill the first kPrefillTokens as one batch, then decode one token at a time, so both
@@ -167,10 +109,7 @@ Outcome run_case(const TinyModel& model, Format format, GgmlType type, int32_t s
   const TinyModel reference = type == GgmlType::F32 ? model : model_testing::dequantized(model, type);
   const int greedy_steps = type == GgmlType::F32 ? kGreedySteps : 0;
   model_testing::write_reference_dump(reference, ref_dir, tokens, positions, greedy_steps);
-  const std::string command = std::string(kPython) + " " +
-                              shell_quote(std::string(RAGENT_SOURCE_DIR) + "/tests/reference/torch_forward.py") + " " +
-                              shell_quote(ref_dir.string());
-  if (std::system(command.c_str()) != 0) throw std::runtime_error("reference failed: " + command);
+  torch_reference::run(ref_dir);
   const int64_t vocab = model.config.vocab_size;
   const std::vector<double> expected = read_f64(ref_dir / "logits.f64", static_cast<size_t>(kSequenceTokens * vocab));
 
@@ -231,28 +170,28 @@ void check(const TinyModel& model, Format format, GgmlType type, int32_t start_p
 TinyModel small_llama() { return model_testing::make_tiny_model(llama_config(64, 4, 2, 128, 2), 11); }
 
 TEST(CpuBackendReference, LlamaF32) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(small_llama(), Format::Gguf, GgmlType::F32, 0, 1);
 }
 
 TEST(CpuBackendReference, LlamaQ8_0) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(small_llama(), Format::Gguf, GgmlType::Q8_0, 0, 2);
 }
 
 TEST(CpuBackendReference, LlamaQ4_K) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   // Q4_K rows are 256 values: every matrix here has 256 columns.
   check(model_testing::make_tiny_model(llama_config(256, 4, 2, 256, 2), 12), Format::Gguf, GgmlType::Q4_K, 0, 3);
 }
 
 TEST(CpuBackendReference, LlamaF32BeyondPosition100000) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(model_testing::make_tiny_model(llama_config(64, 4, 1, 96, 1), 13), Format::Gguf, GgmlType::F32, 100000, 4);
 }
 
 TEST(CpuBackendReference, LlamaTiedWithRopeFreqsBeyondPosition100000) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   ModelConfig c = llama_config(64, 4, 2, 128, 2);
   c.rope_theta = 500000.0;
   c.tied_embeddings = true;
@@ -265,7 +204,7 @@ TEST(CpuBackendReference, LlamaTiedWithRopeFreqsBeyondPosition100000) {
 }
 
 TEST(CpuBackendReference, LlamaHfDirectoryRotateHalfWithLlama3Scaling) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   ModelConfig c = llama_config(64, 4, 2, 128, 2);
   c.rope_theta = 500000.0;
   c.rope_scaling = llama3_scaling();
@@ -275,7 +214,7 @@ TEST(CpuBackendReference, LlamaHfDirectoryRotateHalfWithLlama3Scaling) {
 }
 
 TEST(CpuBackendReference, LlamaLinearRopeScaling) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   ModelConfig c = llama_config(64, 4, 4, 128, 2);
   c.rope_scaling.type = RopeScalingType::Linear;
   c.rope_scaling.factor = 4.0;
@@ -294,18 +233,18 @@ ModelConfig deci_gguf_config() {
 }
 
 TEST(CpuBackendReference, DeciMixedLayersF32) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(model_testing::make_tiny_model(deci_gguf_config(), 17), Format::Gguf, GgmlType::F32, 0, 11);
 }
 
 TEST(CpuBackendReference, DeciMixedLayersQ8_0) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(model_testing::make_tiny_model(deci_gguf_config(), 17), Format::Gguf, GgmlType::Q8_0, 0, 12);
 }
 
 // Deci from a Hugging Face directory: the linear FFN replacement, which GGUF cannot name.
 TEST(CpuBackendReference, DeciHfDirectoryWithLinearFfn) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   ModelConfig c = llama_config(64, 4, 2, 0, 0);
   c.arch = ModelArch::Deci;
   const int64_t ffn = deci_ffn_length(1.0, 64);
@@ -325,30 +264,30 @@ ModelConfig qwen2_config(int64_t hidden) {
 }
 
 TEST(CpuBackendReference, Qwen2WithBiasesF32) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(model_testing::make_tiny_model(qwen2_config(64), 19), Format::Gguf, GgmlType::F32, 0, 14);
 }
 
 TEST(CpuBackendReference, Qwen2WithBiasesQ8_0) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(model_testing::make_tiny_model(qwen2_config(64), 19), Format::Gguf, GgmlType::Q8_0, 0, 15);
 }
 
 TEST(CpuBackendReference, Qwen2WithBiasesQ4_K) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   ModelConfig c = qwen2_config(256);
   for (LayerConfig& l : c.layers) l.ffn_length = 256;
   check(model_testing::make_tiny_model(c, 20), Format::Gguf, GgmlType::Q4_K, 0, 16);
 }
 
 TEST(CpuBackendReference, Qwen2HfDirectory) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   check(model_testing::make_tiny_model(qwen2_config(64), 21), Format::HfDirectory, GgmlType::F32, 0, 17);
 }
 
 // GGUF rope.dimension_count below the head size: only the leading dimensions rotate.
 TEST(CpuBackendReference, Qwen2PartialRotaryF32) {
-  REQUIRE_REFERENCE();
+  REQUIRE_TORCH_REFERENCE();
   ModelConfig c = qwen2_config(64);
   c.rope_dim = c.head_dim / 2;
   check(model_testing::make_tiny_model(c, 22), Format::Gguf, GgmlType::F32, 0, 18);

@@ -1,7 +1,8 @@
 // Pins engine/engine.cpp and engine/scheduler.cpp: the engine's output equals a hand loop over
 // the backend, batching and chunked prefill do not change any request's output, the stop
 // conditions (max_tokens, stop token, stop string across tokens), cancellation, per-request
-// errors, shutdown, and the Asio awaitable path. Models are tiny random llamas with a byte-level
+// errors, shutdown, the Asio awaitable path, and embedding requests served between generation
+// steps. Models are tiny random llamas with a byte-level
 // vocabulary (ids 0..255 are the bytes), so every run takes milliseconds.
 #include <gtest/gtest.h>
 
@@ -495,6 +496,99 @@ TEST_F(EngineTest, ShutdownFailsActiveRequestsAndRefusesNewOnes) {
   Collector never;
   EXPECT_THROW(engine->submit(greedy(prompt_of(5, 3), 2), never.callback()), EngineError);
   engine->shutdown();  // idempotent
+}
+
+// ---- embeddings ----
+
+// Submits an embedding and waits for its result.
+EmbeddingResult embed_and_wait(Engine& engine, std::vector<TokenId> tokens, EmbeddingOptions options) {
+  auto done = std::make_shared<std::promise<EmbeddingResult>>();
+  auto result = done->get_future();
+  engine.submit_embedding(std::move(tokens), options, [done](EmbeddingResult r) { done->set_value(std::move(r)); });
+  return result.get();
+}
+
+TEST_F(EngineTest, EmbeddingBetweenGenerationStepsEqualsTheBackendsAndChangesNoOutput) {
+  auto engine = make_engine(/*chunk=*/8);
+  const auto request = greedy(prompt_of(30, 4), 12);
+  const Result solo = run(*engine, request);
+  const auto text = prompt_of(17, 5);
+  const EmbeddingOptions options{Pooling::Mean, true, false};
+  std::vector<float> expected(static_cast<size_t>(model_->config().hidden_size));
+  CpuBackend(*model_).embed(text.data(), static_cast<int>(text.size()), options, expected.data());
+
+  // Submitted from the generation's first token event, on the engine thread: the embedding
+  // runs between two steps of the generation.
+  auto embedded = std::make_shared<std::promise<EmbeddingResult>>();
+  Collector c;
+  c.on_token = [&](const GenerationEvent&) {
+    if (c.result.tokens.size() != 1) return;
+    engine->submit_embedding(text, options, [embedded](EmbeddingResult r) { embedded->set_value(std::move(r)); });
+  };
+  engine->submit(request, c.callback());
+  const EmbeddingResult got = embedded->get_future().get();
+  EXPECT_TRUE(same_output(c.wait(), solo));
+  EXPECT_EQ(got.error, "");
+  EXPECT_EQ(got.embedding, expected);
+}
+
+TEST_F(EngineTest, BadEmbeddingRequestsFailAloneWithTheirReason) {
+  auto engine = make_engine();
+  const EmbeddingOptions options;
+  EXPECT_NE(embed_and_wait(*engine, {}, options).error.find("no tokens"), std::string::npos);
+  const EmbeddingResult bad = embed_and_wait(*engine, {kBos, 300, 65}, options);
+  EXPECT_TRUE(bad.embedding.empty());
+  EXPECT_NE(bad.error.find("token 300 at index 1 is outside the vocabulary of 258"), std::string::npos) << bad.error;
+  const std::string too_long = embed_and_wait(*engine, std::vector<TokenId>(4097, 65), options).error;
+  EXPECT_NE(too_long.find("4097 tokens; the model's context holds 4096"), std::string::npos) << too_long;
+  // A callback that throws ends nothing but its own request.
+  engine->submit_embedding({kBos}, options, [](EmbeddingResult) { throw std::runtime_error("caller bug"); });
+  const EmbeddingResult good = embed_and_wait(*engine, {kBos, 65}, options);
+  EXPECT_EQ(good.error, "");
+  EXPECT_EQ(good.embedding.size(), static_cast<size_t>(model_->config().hidden_size));
+  engine->shutdown();
+  EXPECT_THROW(engine->submit_embedding({kBos}, options, [](EmbeddingResult) {}), EngineError);
+}
+
+TEST_F(EngineTest, AwaitableEmbeddingCompletesOnTheCoroutinesThreadOrThrows) {
+  auto engine = make_engine();
+  const std::vector<TokenId> text = prompt_of(9, 2), bad_text = {kBos, -1};
+  const EmbeddingOptions options{Pooling::Last, true, true};
+  const EmbeddingResult expected = embed_and_wait(*engine, text, options);
+
+  asio::io_context io;
+  std::vector<float> got;
+  std::string error, after_shutdown;
+  bool on_io_thread = false;
+  std::thread::id io_thread;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // io.run() returns only when this coroutine is done: a pending embed() counts as work.
+        got = co_await engine->embed(text, options);
+        on_io_thread = std::this_thread::get_id() == io_thread;
+        try {
+          co_await engine->embed(bad_text, options);
+        } catch (const EngineError& e) {
+          error = e.what();
+        }
+        engine->shutdown();
+        try {
+          co_await engine->embed(text, options);
+        } catch (const EngineError& e) {
+          after_shutdown = e.what();
+        }
+      },
+      asio::detached);
+  std::thread runner([&] {
+    io_thread = std::this_thread::get_id();
+    io.run();
+  });
+  runner.join();
+  EXPECT_EQ(got, expected.embedding);
+  EXPECT_TRUE(on_io_thread);
+  EXPECT_NE(error.find("token -1 at index 1"), std::string::npos) << error;
+  EXPECT_NE(after_shutdown.find("shut down"), std::string::npos) << after_shutdown;
 }
 
 // ---- the paged KV cache (EngineOptions::kv_cache_bytes) ----

@@ -14,7 +14,7 @@
 namespace ragent::engine {
 namespace {
 
-using MetaValue = std::variant<std::string, uint64_t, double, std::vector<uint64_t>>;
+using MetaValue = std::variant<std::string, uint64_t, double, std::vector<uint64_t>, bool>;
 
 // GGUF metadata held in a map, with GgufFile's typed-lookup contract: absent -> nullopt,
 // present with another type -> EngineError naming the key.
@@ -38,6 +38,7 @@ class MapMetadata final : public MetadataSource {
     }
     return get<std::vector<uint64_t>>(key);
   }
+  std::optional<bool> get_bool(std::string_view key) const override { return get<bool>(key); }
 
  private:
   template <typename T>
@@ -307,6 +308,39 @@ TEST(ModelGguf, ReadsRopeScaling) {
 
   m.values["llama.rope.scaling.type"] = std::string("yarn");
   EXPECT_NE(mapping_error(m).find("key 'llama.rope.scaling.type' = 'yarn' is not supported"), std::string::npos);
+}
+
+TEST(ModelGguf, ReadsEmbeddingPoolingAndAttentionMask) {
+  ModelConfig c = gguf_model_config(llama_metadata(), {}, "m.gguf");
+  EXPECT_FALSE(c.pooling.has_value()) << "no pooling_type: the model names none";
+  EXPECT_TRUE(c.causal_attention);
+
+  MapMetadata m = llama_metadata();
+  const std::pair<uint64_t, std::optional<Pooling>> types[] = {
+      {0, std::nullopt}, {1, Pooling::Mean}, {2, Pooling::First}, {3, Pooling::Last}};
+  for (const auto& [type, pooling] : types) {
+    m.values["llama.pooling_type"] = type;
+    EXPECT_EQ(gguf_model_config(m, {}, "m.gguf").pooling, pooling) << type;
+  }
+  m.values["llama.attention.causal"] = false;
+  EXPECT_FALSE(gguf_model_config(m, {}, "m.gguf").causal_attention);
+  m.values["llama.attention.causal"] = true;
+  EXPECT_TRUE(gguf_model_config(m, {}, "m.gguf").causal_attention);
+}
+
+TEST(ModelGguf, RejectsRankPoolingAndUnknownPoolingTypes) {
+  MapMetadata m = llama_metadata();
+  m.values["llama.pooling_type"] = uint64_t{4};
+  std::string e = mapping_error(m);
+  EXPECT_NE(e.find("m.gguf: unusable GGUF metadata"), std::string::npos) << e;
+  EXPECT_NE(e.find("key 'llama.pooling_type' = 4 (rank): reranking models are not supported"), std::string::npos) << e;
+  m.values["llama.pooling_type"] = uint64_t{9};
+  e = mapping_error(m);
+  EXPECT_NE(e.find("key 'llama.pooling_type' = 9 is not a pooling type"), std::string::npos) << e;
+  m = llama_metadata();
+  m.values["llama.attention.causal"] = uint64_t{0};
+  e = mapping_error(m);
+  EXPECT_NE(e.find("llama.attention.causal"), std::string::npos) << e;
 }
 
 TEST(ModelGguf, ListsMissingAndMisshapenTensorsUnderGgufNames) {

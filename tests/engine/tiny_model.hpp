@@ -3,14 +3,17 @@
 //   - a GGUF through our writer, with Q/K rows permuted for llama and deci exactly as llama.cpp's
 //     converter does (interleaved-pair RoPE), matrices in any quantized type;
 //   - a Hugging Face directory (config.json + F32 safetensors, rotate-half RoPE);
-//   - a dump for tests/reference/torch_forward.py (raw f32 tensors + config.json).
+//   - a dump for tests/reference/torch_forward.py (raw f32 tensors + config.json), optionally
+//     asking it for an embedding instead of logits.
 #pragma once
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,6 +21,7 @@
 
 #include <boost/json.hpp>
 
+#include "engine/backend.hpp"
 #include "engine/gguf.hpp"
 #include "engine/model.hpp"
 #include "engine/safetensors.hpp"
@@ -35,6 +39,25 @@ struct TinyModel {
   ModelConfig config;  // rope_layout RotateHalf: the Hugging Face orientation of `tensors`
   std::map<std::string, TinyTensor> tensors;  // Hugging Face names; "rope_freqs" for the divisors
 };
+
+inline LayerConfig attention_layer(int64_t heads, int64_t kv_heads, int64_t ffn_length) {
+  return LayerConfig{AttentionKind::Normal, heads, kv_heads, FfnKind::Normal, ffn_length};
+}
+
+// A llama of `layers` identical layers, vocabulary 256, context 131072, full-width RoPE.
+inline ModelConfig llama_config(int64_t hidden, int64_t heads, int64_t kv_heads, int64_t ffn, int64_t layers) {
+  ModelConfig c;
+  c.arch = ModelArch::Llama;
+  c.vocab_size = 256;
+  c.hidden_size = hidden;
+  c.context_length = 131072;
+  c.head_dim = hidden / heads;
+  c.rope_dim = c.head_dim;
+  c.rms_eps = 1e-5;
+  c.rope_theta = 10000.0;
+  c.layers.assign(static_cast<size_t>(layers), attention_layer(heads, kv_heads, ffn));
+  return c;
+}
 
 // Llama 3 RoPE scaling as per-frequency divisors, the form GGUF stores (rope_freqs.weight).
 inline std::vector<float> llama3_rope_divisors(const ModelConfig& c, const RopeScaling& s) {
@@ -182,7 +205,9 @@ inline std::string gguf_tensor_name(const std::string& hf) {
 }
 
 // Writes `m` as a GGUF; matrices as `type` (rows must be whole blocks), vectors as F32.
-inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesystem::path& path) {
+// `more_metadata` may add keys (a tokenizer) before the file is written.
+inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesystem::path& path,
+                            const std::function<void(GgufWriter&)>& more_metadata = {}) {
   const ModelConfig& c = m.config;
   const std::string arch(model_arch_name(c.arch));
   GgufWriter w;
@@ -215,6 +240,10 @@ inline void write_tiny_gguf(const TinyModel& m, GgmlType type, const std::filesy
     w.set_f32(arch + ".rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
   }
   w.set_u32(arch + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
+  // llama.cpp's pooling types: 1 mean, 2 cls (first), 3 last.
+  if (c.pooling) w.set_u32(arch + ".pooling_type", *c.pooling == Pooling::Mean ? 1 : *c.pooling == Pooling::First ? 2 : 3);
+  if (!c.causal_attention) w.set_bool(arch + ".attention.causal", false);
+  if (more_metadata) more_metadata(w);
 
   const bool permute = c.arch != ModelArch::Qwen2;
   const auto q = static_cast<kernels::QuantType>(static_cast<uint32_t>(type));
@@ -309,10 +338,11 @@ inline std::string_view kind_name(FfnKind k) {
 }
 
 // Writes what tests/reference/torch_forward.py reads: DIR/config.json and one raw f32 file per
-// tensor.
+// tensor. With `embedding`, the reference computes that embedding (its mask, pooling and
+// normalization) instead of logits.
 inline void write_reference_dump(const TinyModel& m, const std::filesystem::path& dir,
                                  const std::vector<int32_t>& tokens, const std::vector<int32_t>& positions,
-                                 int greedy_steps) {
+                                 int greedy_steps, const std::optional<EmbeddingOptions>& embedding = std::nullopt) {
   const ModelConfig& c = m.config;
   boost::json::object tensors;
   int index = 0;
@@ -340,6 +370,11 @@ inline void write_reference_dump(const TinyModel& m, const std::filesystem::path
                              {"tied_embeddings", c.tied_embeddings}, {"layers", layers},
                              {"tensors", tensors},               {"tokens", boost::json::value_from(tokens)},
                              {"positions", boost::json::value_from(positions)}, {"greedy_steps", greedy_steps}};
+  if (embedding) {
+    config["causal"] = embedding->causal;
+    config["embedding"] = boost::json::object{{"pooling", pooling_name(embedding->pooling)},
+                                              {"normalize", embedding->normalize}};
+  }
   write_text(dir / "config.json", boost::json::serialize(config));
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Reference forward pass for the engine's correctness tests (tests/engine/cpu_backend_reference_test.cpp).
+"""Reference forward pass for the engine's correctness tests (tests/engine/cpu_backend_reference_test.cpp,
+tests/engine/embedding_reference_test.cpp).
 
 Plain PyTorch, written from the semantics of Hugging Face's modeling_llama.py, modeling_qwen2.py
 and Nemotron's modeling_decilm.py, sharing no code with the engine:
@@ -8,7 +9,8 @@ and Nemotron's modeling_decilm.py, sharing no code with the engine:
     inverse frequencies theta^(-2i/rope_dim), scaled as `_compute_linear_scaling_rope_parameters`
     (divide by the factor) or `_compute_llama3_parameters` (long wavelengths divided by the factor,
     the band between low and high frequency blended), or divided by GGUF rope_freqs divisors.
-  - Grouped-query attention with keys and values expanded by repeat_interleave; causal by position.
+  - Grouped-query attention with keys and values expanded by repeat_interleave; causal by position,
+    or bidirectional (every token sees every token) when the config says "causal": false.
   - SwiGLU MLP; deci blocks whose attention or FFN is skipped (no norm either) or replaced by
     one linear map after its norm; tied or separate output projection.
 Everything runs in float64 (weights are read as float32), and rotation angles are formed in
@@ -19,6 +21,12 @@ Usage: torch_forward.py DIR. DIR/config.json describes the model, names raw litt
 tensor files (Hugging Face names and shapes), and gives `tokens`, `positions` and `greedy_steps`.
 Writes DIR/logits.f64 (float64 [len(tokens), vocab]) and DIR/greedy.json ({"tokens": [...]}, the
 greedy continuation after the last token at the following positions).
+
+Embedding mode, when the config has "embedding": {"pooling": "mean" | "first" | "last",
+"normalize": bool}: the hidden states after the final norm (what the output projection reads,
+and what llama.cpp returns as embeddings) are pooled over the tokens (their mean, or the first or
+the last token's) and, when normalize, divided by their L2 norm. Writes DIR/embedding.f64
+(float64 [hidden_size]) instead of the logits.
 """
 import json
 import math
@@ -103,8 +111,9 @@ class Reference:
         k = k.repeat_interleave(n_heads // n_kv, dim=0)
         v = v.repeat_interleave(n_heads // n_kv, dim=0)
         scores = q @ k.transpose(1, 2) / math.sqrt(head_dim)
-        hidden_from_future = positions[None, :] > positions[:, None]
-        scores = scores.masked_fill(hidden_from_future, float("-inf"))
+        if self.c.get("causal", True):
+            hidden_from_future = positions[None, :] > positions[:, None]
+            scores = scores.masked_fill(hidden_from_future, float("-inf"))
         mixed = torch.softmax(scores, dim=-1) @ v
         mixed = mixed.transpose(0, 1).reshape(n, n_heads * head_dim)
         return self.linear(mixed, p + "o_proj.weight", p + "o_proj.bias")
@@ -114,7 +123,8 @@ class Reference:
         gate = self.linear(h, p + "gate_proj.weight")
         return self.linear(torch.nn.functional.silu(gate) * self.linear(h, p + "up_proj.weight"), p + "down_proj.weight")
 
-    def logits(self, tokens, positions):
+    def hidden_states(self, tokens, positions):
+        """The final-normed hidden state of every token: [len(tokens), hidden_size]."""
         c = self.c
         x = self.t["model.embed_tokens.weight"][tokens]
         for i, layer in enumerate(c["layers"]):
@@ -131,9 +141,23 @@ class Reference:
                     x = x + self.linear(h, p + "mlp.linear_mlp.weight")
                 else:
                     x = x + self.mlp(h, i)
-        x = rms_norm(x, self.t["model.norm.weight"], c["rms_eps"])
-        output = "model.embed_tokens.weight" if c["tied_embeddings"] else "lm_head.weight"
-        return x @ self.t[output].T
+        return rms_norm(x, self.t["model.norm.weight"], c["rms_eps"])
+
+    def logits(self, tokens, positions):
+        output = "model.embed_tokens.weight" if self.c["tied_embeddings"] else "lm_head.weight"
+        return self.hidden_states(tokens, positions) @ self.t[output].T
+
+    def embedding(self, tokens, positions, pooling, normalize):
+        hidden = self.hidden_states(tokens, positions)
+        if pooling == "mean":
+            pooled = hidden.mean(dim=0)
+        elif pooling == "first":
+            pooled = hidden[0]
+        elif pooling == "last":
+            pooled = hidden[-1]
+        else:
+            raise SystemExit(f"unknown pooling {pooling!r}")
+        return pooled / pooled.norm() if normalize else pooled
 
 
 def main():
@@ -145,6 +169,12 @@ def main():
     model = Reference(config, load_tensors(directory, config))
     tokens = torch.tensor(config["tokens"], dtype=torch.long)
     positions = torch.tensor(config["positions"], dtype=torch.long)
+    if "embedding" in config:
+        spec = config["embedding"]
+        with torch.no_grad():
+            embedding = model.embedding(tokens, positions, spec["pooling"], spec["normalize"])
+        embedding.numpy().astype("<f8").tofile(os.path.join(directory, "embedding.f64"))
+        return
     with torch.no_grad():
         model.logits(tokens, positions).numpy().astype("<f8").tofile(os.path.join(directory, "logits.f64"))
         continuation = []
