@@ -154,13 +154,15 @@ struct AttentionCall {
   float* out;  // [n, n_heads * head_dim]
 };
 
-// Heads [h_begin, h_end) of every query; the other heads' outputs are not touched. Scratch
-// is per thread and grows to the largest call.
+// Heads [h_begin, h_end) of every query; the other heads' outputs are not touched. Only the
+// KV heads those query heads use are read from the cache. Scratch is per thread and grows to
+// the largest call.
 void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
   const AttentionShape& s = a.s;
   const int64_t q_dim = s.n_heads * s.head_dim;
-  const int64_t kv_dim = s.n_kv_heads * s.head_dim;
   const int64_t group = s.n_heads / s.n_kv_heads;
+  const int64_t kv_begin = h_begin / group, kv_end = (h_end - 1) / group + 1;
+  const int64_t kv_dim = (kv_end - kv_begin) * s.head_dim;  // the columns read
   const int64_t heads = h_end - h_begin;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   constexpr float kNone = -std::numeric_limits<float>::infinity();
@@ -176,7 +178,7 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
 
   for (int64_t start = 0; start < a.n_slots; start += kKeyBlockTokens) {
     const int64_t m = std::min(kKeyBlockTokens, a.n_slots - start);
-    a.cache.read(a.layer, start, m, keys.data(), values.data());
+    a.cache.read_columns(a.layer, start, m, kv_begin * s.head_dim, kv_end * s.head_dim, keys.data(), values.data());
     int32_t newest = std::numeric_limits<int32_t>::min();
     for (int64_t j = 0; j < m; ++j) {
       key_positions[sz(j)] = a.cache.position(start + j);
@@ -186,7 +188,7 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
       const bool sees_all = !a.causal || newest <= a.positions[t];
       for (int64_t h = h_begin; h < h_end; ++h) {
         const float* qh = a.q + t * q_dim + h * s.head_dim;
-        const int64_t kv_offset = (h / group) * s.head_dim;
+        const int64_t kv_offset = (h / group - kv_begin) * s.head_dim;
         kernels::dot_rows_f32(qh, keys.data() + kv_offset, m, s.head_dim, kv_dim, scale, scores.data());
         float block_max = kNone;
         for (int64_t j = 0; j < m; ++j) {

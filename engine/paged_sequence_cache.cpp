@@ -74,18 +74,48 @@ void PagedSequenceCache::write(int64_t layer, int64_t slot, const float* keys, c
 
 // Rows within a block are consecutive, so each block's run of slots converts in one call.
 void PagedSequenceCache::read(int64_t layer, int64_t first, int64_t n, float* keys_out, float* values_out) const {
+  read_columns(layer, first, n, 0, layer_width_[static_cast<size_t>(layer)], keys_out, values_out);
+}
+
+// Whole rows in one conversion per block run; a column range row by row, through a row of
+// scratch when it does not start and end on the storage type's block boundaries (Q8_0).
+void PagedSequenceCache::read_columns(int64_t layer, int64_t first, int64_t n, int64_t col_begin, int64_t col_end,
+                                      float* keys_out, float* values_out) const {
   const auto l = static_cast<size_t>(layer);
   const BlockPool& pool = kv_.pool();
   const kernels::QuantType type = quant_type(pool.type());
   const int64_t width = layer_width_[l];
+  const int64_t out_width = col_end - col_begin;
+  const int64_t qblock = kernels::block_size(type);
+  const bool aligned = col_begin % qblock == 0 && col_end % qblock == 0;
+  thread_local std::vector<float> row_scratch;
   for (int64_t slot = first; slot < first + n;) {
     const BlockId block = blocks_[static_cast<size_t>(slot / block_tokens_)];
     const int64_t offset = slot % block_tokens_;
     const int64_t run = std::min(block_tokens_ - offset, first + n - slot);
-    const size_t row = static_cast<size_t>(offset) * pool.row_bytes(l);
-    const int64_t out = (slot - first) * width;
-    kernels::dequantize_row(type, pool.k_data(block, l) + row, keys_out + out, run * width);
-    kernels::dequantize_row(type, pool.v_data(block, l) + row, values_out + out, run * width);
+    const size_t row_bytes = pool.row_bytes(l);
+    const std::byte* k_rows = pool.k_data(block, l) + static_cast<size_t>(offset) * row_bytes;
+    const std::byte* v_rows = pool.v_data(block, l) + static_cast<size_t>(offset) * row_bytes;
+    float* k_out = keys_out + (slot - first) * out_width;
+    float* v_out = values_out + (slot - first) * out_width;
+    if (out_width == width) {
+      kernels::dequantize_row(type, k_rows, k_out, run * width);
+      kernels::dequantize_row(type, v_rows, v_out, run * width);
+    } else if (aligned) {
+      const size_t skip = kernels::row_bytes(type, col_begin);
+      for (int64_t t = 0; t < run; ++t) {
+        kernels::dequantize_row(type, k_rows + static_cast<size_t>(t) * row_bytes + skip, k_out + t * out_width, out_width);
+        kernels::dequantize_row(type, v_rows + static_cast<size_t>(t) * row_bytes + skip, v_out + t * out_width, out_width);
+      }
+    } else {
+      row_scratch.resize(static_cast<size_t>(width));
+      for (int64_t t = 0; t < run; ++t) {
+        kernels::dequantize_row(type, k_rows + static_cast<size_t>(t) * row_bytes, row_scratch.data(), width);
+        std::copy_n(row_scratch.data() + col_begin, out_width, k_out + t * out_width);
+        kernels::dequantize_row(type, v_rows + static_cast<size_t>(t) * row_bytes, row_scratch.data(), width);
+        std::copy_n(row_scratch.data() + col_begin, out_width, v_out + t * out_width);
+      }
+    }
     slot += run;
   }
 }

@@ -42,6 +42,8 @@ class PagedSequenceCache final : public SequenceCache {
   int32_t position(int64_t slot) const override { return positions_[static_cast<size_t>(slot)]; }
   void write(int64_t layer, int64_t slot, const float* keys, const float* values) override;
   void read(int64_t layer, int64_t first, int64_t n, float* keys_out, float* values_out) const override;
+  void read_columns(int64_t layer, int64_t first, int64_t n, int64_t col_begin, int64_t col_end, float* keys_out,
+                    float* values_out) const override;
 
   // Records the token ids of slots [committed_tokens(), committed_tokens() + tokens.size()),
   // which must have been appended and written.

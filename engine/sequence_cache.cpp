@@ -64,17 +64,24 @@ void ContiguousSequenceCache::write(int64_t layer, int64_t slot, const float* ke
 
 void ContiguousSequenceCache::read(int64_t layer, int64_t first, int64_t n, float* keys_out,
                                    float* values_out) const {
+  read_columns(layer, first, n, 0, layers_[static_cast<size_t>(layer)].kv_dim, keys_out, values_out);
+}
+
+void ContiguousSequenceCache::read_columns(int64_t layer, int64_t first, int64_t n, int64_t col_begin,
+                                           int64_t col_end, float* keys_out, float* values_out) const {
   const LayerStore& l = layers_[static_cast<size_t>(layer)];
-  const auto at = static_cast<size_t>(first * l.kv_dim);
-  const auto count = static_cast<size_t>(n * l.kv_dim);
-  if (type_ == KvType::F32) {
-    std::memcpy(keys_out, l.keys_f32.data() + at, count * sizeof(float));
-    std::memcpy(values_out, l.values_f32.data() + at, count * sizeof(float));
-    return;
-  }
-  for (size_t i = 0; i < count; ++i) {
-    keys_out[i] = kernels::f16_to_f32(l.keys_f16[at + i]);
-    values_out[i] = kernels::f16_to_f32(l.values_f16[at + i]);
+  const int64_t width = col_end - col_begin;
+  for (int64_t t = 0; t < n; ++t) {
+    const auto at = static_cast<size_t>((first + t) * l.kv_dim + col_begin);
+    float* k = keys_out + t * width;
+    float* v = values_out + t * width;
+    if (type_ == KvType::F32) {
+      std::memcpy(k, l.keys_f32.data() + at, static_cast<size_t>(width) * sizeof(float));
+      std::memcpy(v, l.values_f32.data() + at, static_cast<size_t>(width) * sizeof(float));
+    } else {
+      kernels::dequantize_row(kernels::QuantType::F16, l.keys_f16.data() + at, k, width);
+      kernels::dequantize_row(kernels::QuantType::F16, l.values_f16.data() + at, v, width);
+    }
   }
 }
 

@@ -42,6 +42,10 @@ class SequenceCache {
   // Copies slots [first, first + n) of `layer` to keys_out and values_out (n * kv_dim floats
   // each, slot-major) as f32.
   virtual void read(int64_t layer, int64_t first, int64_t n, float* keys_out, float* values_out) const = 0;
+  // As read, but only columns [col_begin, col_end) of each row (the KV heads one attention
+  // thread works on): n * (col_end - col_begin) floats each. 0 <= col_begin <= col_end <= kv_dim.
+  virtual void read_columns(int64_t layer, int64_t first, int64_t n, int64_t col_begin, int64_t col_end,
+                            float* keys_out, float* values_out) const = 0;
 };
 
 enum class KvType { F32, F16 };
@@ -57,6 +61,8 @@ class ContiguousSequenceCache final : public SequenceCache {
   int32_t position(int64_t slot) const override { return positions_[static_cast<size_t>(slot)]; }
   void write(int64_t layer, int64_t slot, const float* keys, const float* values) override;
   void read(int64_t layer, int64_t first, int64_t n, float* keys_out, float* values_out) const override;
+  void read_columns(int64_t layer, int64_t first, int64_t n, int64_t col_begin, int64_t col_end, float* keys_out,
+                    float* values_out) const override;
 
   int64_t capacity_tokens() const { return capacity_tokens_; }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu_backend.hpp"
@@ -157,6 +158,44 @@ TEST(PagedSequenceCacheQ8, LogitsCloseToF32) {
   }
   EXPECT_GT(diff, 0.0);  // the 8-bit path really ran
   EXPECT_LT(std::sqrt(diff / norm), 2e-2);
+}
+
+TEST(PagedSequenceCacheColumns, ColumnRangesEqualTheSameColumnsOfWholeRows) {
+  // One layer of 4 KV heads x 16 values; ranges on head boundaries, and (for Q8_0, whose blocks
+  // are 32 wide) ranges that cut through a block.
+  ModelConfig c = tiny_llama();
+  c.layers.assign(1, LayerConfig{AttentionKind::Normal, 8, 4, FfnKind::Normal, 96});
+  const int64_t width = 64;
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+    KvCache kv(KvCacheConfig::for_model(c, 1 << 20, type, /*block_tokens=*/4));
+    const std::vector<TokenId> none;
+    PagedSequenceCache cache(kv, none);
+    std::vector<int32_t> positions(11);
+    std::iota(positions.begin(), positions.end(), 0);
+    cache.append(positions.data(), 11);
+    for (int64_t slot = 0; slot < 11; ++slot) {
+      std::vector<float> k(width), v(width);
+      for (int64_t i = 0; i < width; ++i) {
+        k[static_cast<size_t>(i)] = std::sin(static_cast<float>(slot * width + i));
+        v[static_cast<size_t>(i)] = std::cos(static_cast<float>(slot * width + i));
+      }
+      cache.write(0, slot, k.data(), v.data());
+    }
+    std::vector<float> keys(11 * width), values(11 * width);
+    cache.read(0, 0, 11, keys.data(), values.data());
+    for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 64}, {16, 48}, {32, 64}, {16, 32}, {0, 16}}) {
+      const int64_t w = end - begin;
+      std::vector<float> k_cols(static_cast<size_t>(9 * w)), v_cols(static_cast<size_t>(9 * w));
+      cache.read_columns(0, 2, 9, begin, end, k_cols.data(), v_cols.data());  // slots 2..10: three blocks
+      for (int64_t t = 0; t < 9; ++t) {
+        for (int64_t i = 0; i < w; ++i) {
+          ASSERT_EQ(k_cols[static_cast<size_t>(t * w + i)], keys[static_cast<size_t>((2 + t) * width + begin + i)])
+              << "type " << static_cast<int>(type) << " columns " << begin << ".." << end;
+          ASSERT_EQ(v_cols[static_cast<size_t>(t * w + i)], values[static_cast<size_t>((2 + t) * width + begin + i)]);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

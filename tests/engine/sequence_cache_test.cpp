@@ -74,5 +74,21 @@ TEST(SequenceCache, TruncateDropsLaterSlots) {
   EXPECT_EQ(cache.size_tokens(), 5);
 }
 
+TEST(SequenceCache, ColumnRangesEqualTheSameColumnsOfWholeRows) {
+  for (KvType type : {KvType::F32, KvType::F16}) {
+    ContiguousSequenceCache cache(two_layer_config(), type);
+    fill(cache, 12, 0);
+    std::vector<float> keys(12 * 8), values(12 * 8), k_cols(10 * 4), v_cols(10 * 4);
+    cache.read(0, 0, 12, keys.data(), values.data());
+    cache.read_columns(0, 2, 10, 4, 8, k_cols.data(), v_cols.data());  // the second KV head
+    for (int64_t t = 0; t < 10; ++t) {
+      for (int64_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(k_cols[static_cast<size_t>(t * 4 + i)], keys[static_cast<size_t>((2 + t) * 8 + 4 + i)]);
+        EXPECT_EQ(v_cols[static_cast<size_t>(t * 4 + i)], values[static_cast<size_t>((2 + t) * 8 + 4 + i)]);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ragent::engine

@@ -412,5 +412,22 @@ TEST(TypeInfo, SizesMatchGgml) {
   EXPECT_TRUE(is_supported(QuantType::Q6_K));
 }
 
+TEST(DequantizeRow, F16RowsEqualTheScalarConversionForEveryHalf) {
+  // dequantize_row(F16) takes the F16C path where the CPU has it; every one of the 65,536
+  // halves (subnormals, infinities, NaNs) must come out as f16_to_f32 gives it.
+  std::vector<uint16_t> halves(65536);
+  for (size_t i = 0; i < halves.size(); ++i) halves[i] = static_cast<uint16_t>(i);
+  std::vector<float> out(halves.size() + 3);
+  dequantize_row(QuantType::F16, halves.data() + 1, out.data(), 65533);  // odd start and a tail
+  for (size_t i = 0; i < 65533; ++i) {
+    const float expected = f16_to_f32(halves[i + 1]);
+    if (std::isnan(expected)) {
+      ASSERT_TRUE(std::isnan(out[i])) << "half 0x" << std::hex << halves[i + 1];
+    } else {
+      ASSERT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(expected)) << "half 0x" << std::hex << halves[i + 1];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ragent::kernels
