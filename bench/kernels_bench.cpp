@@ -77,11 +77,12 @@ int main(int argc, char** argv) {
   std::printf("GEMV %lld x %lld, weights cycled through a %zu MiB arena\n\n", static_cast<long long>(kRows),
               static_cast<long long>(kCols), kArenaBytes >> 20);
 
-  std::unique_ptr<uint8_t[]> arena(new uint8_t[kArenaBytes]);
-  std::memset(arena.get(), 1, kArenaBytes);
+  HugePageBuffer arena_buffer(kArenaBytes);  // as the mapped model's pages usually are
+  uint8_t* const arena = arena_buffer.data();
+  std::memset(arena, 1, kArenaBytes);
   ThreadPool pools[2] = {ThreadPool(1), ThreadPool(2)};
   double bw[2];
-  for (int i = 0; i < 2; ++i) bw[i] = measure_read_bandwidth(pools[i], arena.get(), kArenaBytes, seconds) / 1e9;
+  for (int i = 0; i < 2; ++i) bw[i] = measure_read_bandwidth(pools[i], arena, kArenaBytes, seconds) / 1e9;
   std::printf("memory read bandwidth: %.1f GB/s (1 thread)  %.1f GB/s (2 threads)\n\n", bw[0], bw[1]);
 
   std::mt19937 rng(1);
@@ -100,9 +101,9 @@ int main(int argc, char** argv) {
                              QuantType::Q4_0, QuantType::Q4_K, QuantType::Q5_K, QuantType::Q6_K};
   for (QuantType t : types) {
     const size_t matrix_bytes = row_bytes(t, kCols) * kRows;
-    for (int64_t r = 0; r < kRows; ++r) quantize_row(t, wf.data() + r * kCols, arena.get() + row_bytes(t, kCols) * r, kCols);
+    for (int64_t r = 0; r < kRows; ++r) quantize_row(t, wf.data() + r * kCols, arena + row_bytes(t, kCols) * r, kCols);
     const size_t copies = kArenaBytes / matrix_bytes;
-    for (size_t c = 1; c < copies; ++c) std::memcpy(arena.get() + c * matrix_bytes, arena.get(), matrix_bytes);
+    for (size_t c = 1; c < copies; ++c) std::memcpy(arena + c * matrix_bytes, arena, matrix_bytes);
     std::vector<uint8_t> xq(activation_row_bytes(t, kCols));
     quantize_activations(t, x.data(), xq.data(), kCols);
 
@@ -110,14 +111,14 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 2; ++i) {
       size_t next = 0;
       const double sec = time_per_call(seconds, [&] {
-        gemv(pools[i], t, arena.get() + next * matrix_bytes, kRows, kCols, xq.data(), y.data());
+        gemv(pools[i], t, arena + next * matrix_bytes, kRows, kCols, xq.data(), y.data());
         next = (next + 1) % copies;
       });
       gemv_gbs[i] = static_cast<double>(matrix_bytes) / sec / 1e9;
     }
     // The first 64 rows over and over: L2-resident, so this is the kernel's compute limit.
     const double hot_sec = time_per_call(seconds / 2, [&] {
-      gemv(pools[0], t, arena.get(), 64, kCols, xq.data(), y.data());
+      gemv(pools[0], t, arena, 64, kCols, xq.data(), y.data());
     });
     const double hot_gbs = static_cast<double>(row_bytes(t, kCols) * 64) / hot_sec / 1e9;
     double gemm_gmacs[5];
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 5; ++i) {
       size_t next = 0;
       const double sec = time_per_call(seconds, [&] {
-        gemm(pools[i == 0 ? 0 : 1], t, arena.get() + next * matrix_bytes, kRows, kCols, x.data(), batches[i], y.data());
+        gemm(pools[i == 0 ? 0 : 1], t, arena + next * matrix_bytes, kRows, kCols, x.data(), batches[i], y.data());
         next = (next + 1) % copies;
       });
       gemm_gmacs[i] = static_cast<double>(kRows * kCols * batches[i]) / sec / 1e9;

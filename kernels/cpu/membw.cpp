@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 #include <memory>
 
 #include "kernels/cpu/isa.hpp"
@@ -75,9 +78,18 @@ double measure_read_bandwidth(ThreadPool& pool, const uint8_t* buffer, size_t bu
 }
 
 double measure_read_bandwidth(ThreadPool& pool, double seconds, size_t buffer_bytes) {
-  std::unique_ptr<uint8_t[]> buffer(new uint8_t[buffer_bytes]);
-  std::memset(buffer.get(), 1, buffer_bytes);  // touch every page so reads hit memory, not the zero page
-  return measure_read_bandwidth(pool, buffer.get(), buffer_bytes, seconds);
+  HugePageBuffer buffer(buffer_bytes);
+  std::memset(buffer.data(), 1, buffer_bytes);  // touch every page so reads hit memory, not the zero page
+  return measure_read_bandwidth(pool, buffer.data(), buffer_bytes, seconds);
 }
+
+HugePageBuffer::HugePageBuffer(size_t bytes) : bytes_(bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  madvise(p, bytes, MADV_HUGEPAGE);  // advice only: 4 KB pages where THP is off
+  data_ = static_cast<uint8_t*>(p);
+}
+
+HugePageBuffer::~HugePageBuffer() { munmap(data_, bytes_); }
 
 }  // namespace ragent::kernels

@@ -22,4 +22,19 @@ double measure_read_bandwidth(ThreadPool& pool, const uint8_t* buffer, size_t bu
 // Throws std::bad_alloc when it cannot be allocated.
 double measure_read_bandwidth(ThreadPool& pool, double seconds, size_t buffer_bytes = size_t{1} << 30);
 
+// Anonymous memory with transparent huge pages requested (madvise), as the model's weights
+// get (engine/gguf.cpp): the bandwidth reference must not pay TLB misses the weights do not.
+class HugePageBuffer {
+ public:
+  explicit HugePageBuffer(size_t bytes);  // throws std::bad_alloc
+  ~HugePageBuffer();
+  HugePageBuffer(const HugePageBuffer&) = delete;
+  HugePageBuffer& operator=(const HugePageBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 }  // namespace ragent::kernels
