@@ -166,51 +166,63 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
   const int64_t heads = h_end - h_begin;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   constexpr float kNone = -std::numeric_limits<float>::infinity();
-  thread_local std::vector<float> running_max, denominator, keys, values, scores;
+  thread_local std::vector<float> running_max, denominator, keys, values, scores, keys_t;
   thread_local std::vector<int32_t> key_positions;
   running_max.assign(sz(a.n * heads), kNone);
   denominator.assign(sz(a.n * heads), 0.0f);
   keys.resize(sz(kKeyBlockTokens * kv_dim));
   values.resize(sz(kKeyBlockTokens * kv_dim));
   scores.resize(sz(kKeyBlockTokens));
+  keys_t.resize(sz(kKeyBlockTokens * s.head_dim));
   key_positions.resize(sz(kKeyBlockTokens));
   for (int64_t t = 0; t < a.n; ++t) std::fill_n(a.out + t * q_dim + h_begin * s.head_dim, heads * s.head_dim, 0.0f);
 
   for (int64_t start = 0; start < a.n_slots; start += kKeyBlockTokens) {
     const int64_t m = std::min(kKeyBlockTokens, a.n_slots - start);
     a.cache.read_columns(a.layer, start, m, kv_begin * s.head_dim, kv_end * s.head_dim, keys.data(), values.data());
-    int32_t newest = std::numeric_limits<int32_t>::min();
+    int32_t newest = std::numeric_limits<int32_t>::min(), oldest = std::numeric_limits<int32_t>::max();
     for (int64_t j = 0; j < m; ++j) {
       key_positions[sz(j)] = a.cache.position(start + j);
       newest = std::max(newest, key_positions[sz(j)]);
+      oldest = std::min(oldest, key_positions[sz(j)]);
     }
-    for (int64_t t = 0; t < a.n; ++t) {
-      const bool sees_all = !a.causal || newest <= a.positions[t];
-      for (int64_t h = h_begin; h < h_end; ++h) {
-        const float* qh = a.q + t * q_dim + h * s.head_dim;
-        const int64_t kv_offset = (h / group - kv_begin) * s.head_dim;
-        kernels::dot_rows_f32(qh, keys.data() + kv_offset, m, s.head_dim, kv_dim, scale, scores.data());
-        float block_max = kNone;
-        for (int64_t j = 0; j < m; ++j) {
-          if (!sees_all && key_positions[sz(j)] > a.positions[t]) scores[sz(j)] = kNone;
-          block_max = std::max(block_max, scores[sz(j)]);
+    for (int64_t g = kv_begin; g < kv_end; ++g) {
+      const float* keys_g = keys.data() + (g - kv_begin) * s.head_dim;  // rows of kv_dim
+      const int64_t g_begin = std::max(h_begin, g * group), g_end = std::min(h_end, (g + 1) * group);
+      // The block laid out by dimension once per KV head, so each query's scores are plain
+      // multiply-adds over 64 keys at a time. Always this way, whatever the number of queries,
+      // so that a token's logits do not depend on how its prompt was cut into passes (a cached
+      // prefix gives bit-identical results to prefilling it).
+      kernels::transpose_rows_f32(keys_g, m, s.head_dim, kv_dim, keys_t.data());
+      for (int64_t t = 0; t < a.n; ++t) {
+        if (a.causal && oldest > a.positions[t]) continue;  // every key of the block is in its future
+        const bool sees_all = !a.causal || newest <= a.positions[t];
+        for (int64_t h = g_begin; h < g_end; ++h) {
+          const float* qh = a.q + t * q_dim + h * s.head_dim;
+          kernels::dot_transposed_f32(qh, keys_t.data(), m, s.head_dim, scale, scores.data());
+          float block_max = kNone;
+          for (int64_t j = 0; j < m; ++j) {
+            if (!sees_all && key_positions[sz(j)] > a.positions[t]) scores[sz(j)] = kNone;
+            block_max = std::max(block_max, scores[sz(j)]);
+          }
+          if (block_max == kNone) continue;
+          const size_t state = sz(t * heads + (h - h_begin));
+          const float new_max = std::max(running_max[state], block_max);
+          const float rescale = std::exp(running_max[state] - new_max);  // 0 for the first block
+          float* acc = a.out + t * q_dim + h * s.head_dim;
+          float block_sum = 0.0f;
+          for (int64_t j = 0; j < m; ++j) {
+            scores[sz(j)] = std::exp(scores[sz(j)] - new_max);  // exp(-inf) = 0 for masked keys
+            block_sum += scores[sz(j)];
+          }
+          denominator[state] = denominator[state] * rescale + block_sum;
+          if (rescale != 1.0f) {
+            for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= rescale;
+          }
+          kernels::accumulate_rows_f32(scores.data(), values.data() + (g - kv_begin) * s.head_dim, m, s.head_dim,
+                                       kv_dim, acc);
+          running_max[state] = new_max;
         }
-        if (block_max == kNone) continue;
-        const size_t state = sz(t * heads + (h - h_begin));
-        const float new_max = std::max(running_max[state], block_max);
-        const float rescale = std::exp(running_max[state] - new_max);  // 0 for the first block
-        float* acc = a.out + t * q_dim + h * s.head_dim;
-        float block_sum = 0.0f;
-        for (int64_t j = 0; j < m; ++j) {
-          scores[sz(j)] = std::exp(scores[sz(j)] - new_max);  // exp(-inf) = 0 for masked keys
-          block_sum += scores[sz(j)];
-        }
-        denominator[state] = denominator[state] * rescale + block_sum;
-        if (rescale != 1.0f) {
-          for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= rescale;
-        }
-        kernels::accumulate_rows_f32(scores.data(), values.data() + kv_offset, m, s.head_dim, kv_dim, acc);
-        running_max[state] = new_max;
       }
     }
   }

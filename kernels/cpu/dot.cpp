@@ -227,15 +227,21 @@ void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, 
   });
 }
 
-void dot_rows_f32(const float* q, const float* rows, int64_t n, int64_t dim, int64_t stride, float scale,
-                  float* scores, Isa isa) {
-  const detail::VecDotFn dot = table_for(isa).dot[detail::kF32];
-  for (int64_t j = 0; j < n; ++j) scores[j] = scale * dot(dim, rows + j * stride, q);
-}
-
 void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,
                          Isa isa) {
   table_for(isa).accumulate(weights, rows, n, dim, stride, acc);
+}
+
+void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = rows + j * stride;
+    for (int64_t d = 0; d < dim; ++d) keys_t[d * n + j] = row[d];
+  }
+}
+
+void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores,
+                        Isa isa) {
+  table_for(isa).dot_transposed(q, keys_t, n, dim, scale, scores);
 }
 
 void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t cols, Isa isa) {

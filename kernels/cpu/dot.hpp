@@ -63,11 +63,14 @@ float vec_dot(QuantType weight_type, int64_t cols, const void* w_row, const void
 void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
           const void* x_prepared, float* y, Isa isa = default_isa());
 
-// Attention's inner loops over f32 rows (keys or values, row j at rows + j * stride):
-// scores[j] = scale * Σ_d q[d] rows[j * stride + d], and acc[d] += Σ_j weights[j] rows[j * stride + d],
-// for j < n, d < dim.
-void dot_rows_f32(const float* q, const float* rows, int64_t n, int64_t dim, int64_t stride, float scale,
-                  float* scores, Isa isa = default_isa());
+// Attention's inner loops, f32. Keys of a block are laid out by dimension
+// (keys_t[d * n + j] = rows[j * stride + d], as transpose_rows_f32 writes them) so that
+// scores[j] = scale * Σ_d q[d] keys_t[d * n + j] is plain multiply-adds over many keys; values
+// stay row-major (row j at rows + j * stride): acc[d] += Σ_j weights[j] rows[j * stride + d].
+// For j < n, d < dim.
+void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
+void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores,
+                        Isa isa = default_isa());
 void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,
                          Isa isa = default_isa());
 

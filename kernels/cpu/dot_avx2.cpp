@@ -180,6 +180,21 @@ RAGENT_AVX2 void accumulate_rows(const float* weights, const float* rows, int64_
   }
 }
 
+RAGENT_AVX2 void dot_transposed(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale,
+                                float* scores) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(q[d]), _mm256_loadu_ps(keys_t + d * n + j), acc);
+    _mm256_storeu_ps(scores + j, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
+  }
+  for (; j < n; ++j) {
+    float sum = 0.0f;
+    for (int64_t d = 0; d < dim; ++d) sum += q[d] * keys_t[d * n + j];
+    scores[j] = sum * scale;
+  }
+}
+
 }  // namespace
 
 const KernelTable& avx2_table() {
@@ -190,6 +205,7 @@ const KernelTable& avx2_table() {
       {},
       nullptr,
       accumulate_rows,
+      dot_transposed,
   };
   return table;
 }

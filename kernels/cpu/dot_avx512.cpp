@@ -516,6 +516,35 @@ RAGENT_AVX512 void accumulate_rows(const float* weights, const float* rows, int6
   }
 }
 
+// Four 16-key strips at a time: a 64-key block is one pass over the dimensions, each q[d]
+// broadcast once for 64 multiply-adds.
+RAGENT_AVX512 void dot_transposed(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale,
+                                  float* scores) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) {
+      const __m512 qd = _mm512_set1_ps(q[d]);
+      const float* row = keys_t + d * n + j;
+      a0 = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row), a0);
+      a1 = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row + 16), a1);
+      a2 = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row + 32), a2);
+      a3 = _mm512_fmadd_ps(qd, _mm512_loadu_ps(row + 48), a3);
+    }
+    _mm512_storeu_ps(scores + j, _mm512_mul_ps(a0, s));
+    _mm512_storeu_ps(scores + j + 16, _mm512_mul_ps(a1, s));
+    _mm512_storeu_ps(scores + j + 32, _mm512_mul_ps(a2, s));
+    _mm512_storeu_ps(scores + j + 48, _mm512_mul_ps(a3, s));
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 m = j + 16 <= n ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    __m512 a = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dim; ++d) a = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(m, keys_t + d * n + j), a);
+    _mm512_mask_storeu_ps(scores + j, m, _mm512_mul_ps(a, s));
+  }
+}
+
 }  // namespace
 
 const KernelTable& avx512_table() {
@@ -528,6 +557,7 @@ const KernelTable& avx512_table() {
        scalar_decoder(QuantType::Q5_K), decode_q6_k_pairs},
       tile,
       accumulate_rows,
+      dot_transposed,
   };
   return table;
 }

@@ -63,12 +63,17 @@ using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPai
 using AccumulateFn = void (*)(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride,
                               float* acc);
 
+// scores[j] = scale * Σ_d q[d] keys_t[d * n + j] for j < n (keys laid out by dimension).
+using DotTransposedFn = void (*)(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale,
+                                 float* scores);
+
 struct KernelTable {
   Isa isa;
   VecDotFn dot[kDotTypes];
   DecodeFn decode[kDotTypes];  // null: gemm falls back to vec_dot per (row, activation)
   TileFn tile;                 // null likewise
   AccumulateFn accumulate;
+  DotTransposedFn dot_transposed;
 };
 
 const KernelTable& scalar_table();

@@ -225,6 +225,15 @@ void accumulate_rows(const float* weights, const float* rows, int64_t n, int64_t
   }
 }
 
+void dot_transposed(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores) {
+  for (int64_t j = 0; j < n; ++j) scores[j] = 0.0f;
+  for (int64_t d = 0; d < dim; ++d) {
+    const float* row = keys_t + d * n;
+    for (int64_t j = 0; j < n; ++j) scores[j] += q[d] * row[j];
+  }
+  for (int64_t j = 0; j < n; ++j) scores[j] *= scale;
+}
+
 }  // namespace
 
 const KernelTable& scalar_table() {
@@ -235,6 +244,7 @@ const KernelTable& scalar_table() {
       {},
       nullptr,
       accumulate_rows,
+      dot_transposed,
   };
   return table;
 }
