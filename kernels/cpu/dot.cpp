@@ -45,6 +45,13 @@ int gemm_offset(QuantType type) {
 
 bool gemm_has_min(QuantType type) { return type == QuantType::Q4_K || type == QuantType::Q5_K; }
 
+void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = rows + j * stride;
+    for (int64_t d = 0; d < dim; ++d) keys_t[d * n + j] = row[d];
+  }
+}
+
 void quantize_block_q8(const float* x, int8_t* q, float& d) {
   float amax = 0.0f;
   for (int i = 0; i < kQK8_0; ++i) amax = std::max(amax, std::fabs(x[i]));
@@ -232,11 +239,8 @@ void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int
   table_for(isa).accumulate(weights, rows, n, dim, stride, acc);
 }
 
-void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t) {
-  for (int64_t j = 0; j < n; ++j) {
-    const float* row = rows + j * stride;
-    for (int64_t d = 0; d < dim; ++d) keys_t[d * n + j] = row[d];
-  }
+void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t, Isa isa) {
+  table_for(isa).transpose(rows, n, dim, stride, keys_t);
 }
 
 void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores,

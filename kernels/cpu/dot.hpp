@@ -68,7 +68,8 @@ void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, 
 // scores[j] = scale * Σ_d q[d] keys_t[d * n + j] is plain multiply-adds over many keys; values
 // stay row-major (row j at rows + j * stride): acc[d] += Σ_j weights[j] rows[j * stride + d].
 // For j < n, d < dim.
-void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
+void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t,
+                        Isa isa = default_isa());
 void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores,
                         Isa isa = default_isa());
 void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,

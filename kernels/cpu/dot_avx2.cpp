@@ -206,6 +206,7 @@ const KernelTable& avx2_table() {
       nullptr,
       accumulate_rows,
       dot_transposed,
+      transpose_rows_portable,
   };
   return table;
 }

@@ -516,6 +516,24 @@ RAGENT_AVX512 void accumulate_rows(const float* weights, const float* rows, int6
   }
 }
 
+// 16 x 16 tiles through the integer transpose (the bits are moved, not interpreted); the
+// ragged edges element by element.
+RAGENT_AVX512 void transpose_rows(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t) {
+  const int64_t n16 = n / 16 * 16, dim16 = dim / 16 * 16;
+  for (int64_t j0 = 0; j0 < n16; j0 += 16) {
+    for (int64_t d0 = 0; d0 < dim16; d0 += 16) {
+      __m512i v[16], t[16];
+      for (int r = 0; r < 16; ++r) v[r] = _mm512_loadu_si512(rows + (j0 + r) * stride + d0);
+      transpose16x16(v, t);
+      for (int c = 0; c < 16; ++c) _mm512_storeu_si512(keys_t + (d0 + c) * n + j0, t[c]);
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const float* row = rows + j * stride;
+    for (int64_t d = (j < n16 ? dim16 : 0); d < dim; ++d) keys_t[d * n + j] = row[d];
+  }
+}
+
 // Four 16-key strips at a time: a 64-key block is one pass over the dimensions, each q[d]
 // broadcast once for 64 multiply-adds.
 RAGENT_AVX512 void dot_transposed(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale,
@@ -558,6 +576,7 @@ const KernelTable& avx512_table() {
       tile,
       accumulate_rows,
       dot_transposed,
+      transpose_rows,
   };
   return table;
 }

@@ -67,6 +67,9 @@ using AccumulateFn = void (*)(const float* weights, const float* rows, int64_t n
 using DotTransposedFn = void (*)(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale,
                                  float* scores);
 
+// keys_t[d * n + j] = rows[j * stride + d] for j < n, d < dim.
+using TransposeFn = void (*)(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
+
 struct KernelTable {
   Isa isa;
   VecDotFn dot[kDotTypes];
@@ -74,7 +77,10 @@ struct KernelTable {
   TileFn tile;                 // null likewise
   AccumulateFn accumulate;
   DotTransposedFn dot_transposed;
+  TransposeFn transpose;
 };
+
+void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
 
 const KernelTable& scalar_table();
 const KernelTable& avx2_table();    // scalar_table() where the compiler lacks x86 intrinsics

@@ -245,6 +245,7 @@ const KernelTable& scalar_table() {
       nullptr,
       accumulate_rows,
       dot_transposed,
+      transpose_rows_portable,
   };
   return table;
 }

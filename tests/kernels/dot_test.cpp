@@ -301,7 +301,10 @@ TEST(AttentionRows, DotsAndAccumulationMatchDoubleReference) {
     const std::vector<float> acc0 = random_values(dim, 423);
     for (Isa isa : kIsas) {
       std::vector<float> keys_t(static_cast<size_t>(n * dim)), scores(n);
-      transpose_rows_f32(rows.data() + dim, n, dim, stride, keys_t.data());
+      transpose_rows_f32(rows.data() + dim, n, dim, stride, keys_t.data(), isa);
+      for (int64_t j = 0; j < n; ++j) {
+        for (int64_t d = 0; d < dim; ++d) ASSERT_EQ(keys_t[static_cast<size_t>(d * n + j)], rows[static_cast<size_t>(j * stride + dim + d)]);
+      }
       dot_transposed_f32(q.data(), keys_t.data(), n, dim, 0.5f, scores.data(), isa);
       std::vector<float> acc = acc0;
       accumulate_rows_f32(weights.data(), rows.data() + dim, n, dim, stride, acc.data(), isa);
