@@ -1,14 +1,18 @@
-// ragent bench -m MODEL [-p 128] [-n 32] [-b 512] [-t THREADS] [-r REPS] [--json]
+// ragent bench -m MODEL [-p 128] [-n 32] [-b 512] [-t THREADS] [-r REPS] [--parallel 1] [--json]
 //
 // Prompt processing and decode speed of the CPU backend, as llama-bench measures them: each
 // repetition runs a prompt of P random in-vocabulary tokens on a fresh sequence, in forward
 // passes of at most B tokens ("pp P"), then N single-token forward passes after it ("tg N"),
-// so tg runs at context depth P. Keys and values go to the engine's paged F16 cache, sized
-// for P + N tokens. Prints tokens/s as mean ± sample standard deviation over the repetitions,
-// the peak resident memory of the process over those runs (model pages included), then the
-// decode roofline: memory read bandwidth measured in the same run with the same thread count,
-// divided by the bytes of weights one decode step reads. The table goes to stdout (with
-// --json: one JSON object per line), loading progress to stderr.
+// so tg runs at context depth P. With --parallel S, as llama-batched-bench measures without
+// a shared prompt: S sequences, each with its own prompt of P tokens, are prefilled as one
+// stream of S * P tokens cut into passes of at most B ("pp SxP"), then each of the N decode
+// steps is one forward pass over the S sequences' next tokens ("tg SxN"); rates are aggregate
+// (S * P and S * N tokens over the time). Keys and values go to the engine's paged F16 cache,
+// sized for S * (P + N) tokens. Prints tokens/s as mean ± sample standard deviation over the
+// repetitions, the peak resident memory of the process over those runs (model pages
+// included), then the decode roofline: memory read bandwidth measured in the same run with
+// the same thread count, divided by the bytes of weights one decode step reads. The table
+// goes to stdout (with --json: one JSON object per line), loading progress to stderr.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,6 +25,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +53,7 @@ struct BenchOptions {
   int threads = 0;
   int repetitions = 3;
   int batch_tokens = 512;
+  int parallel = 1;  // sequences prefilled and decoded together
   bool json = false;
 };
 
@@ -155,53 +161,99 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // kilobytes on Linux
 }
 
-Samples run_repetitions(engine::CpuBackend& backend, const engine::Model& model, const BenchOptions& o) {
-  const int64_t vocab = model.config().vocab_size;
-  std::mt19937_64 rng(20240501);
-  std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(vocab - 1));
-  std::vector<float> logits(static_cast<size_t>(vocab));
-  std::vector<int32_t> tokens(static_cast<size_t>(o.prompt_tokens)), positions(tokens.size());
-  std::iota(positions.begin(), positions.end(), 0);
+// Runs `items` in one forward pass; an item the backend refused fails the bench.
+void forward_items(engine::Backend& backend, std::span<engine::ForwardItem> items) {
+  backend.forward_batch(items);
+  for (const engine::ForwardItem& item : items) {
+    if (!item.error.empty()) throw engine::EngineError(item.error);
+  }
+}
 
-  // One sequence at a time: blocks for the prompt and the decode, plus a partial block.
+// A pool of F16 KV blocks for `sequences` sequences of `tokens` tokens each, plus a partial
+// block per sequence.
+engine::KvCache bench_kv_cache(const engine::ModelConfig& config, int sequences, int tokens) {
   constexpr int32_t kBlockTokens = 16;
-  const int64_t blocks = (o.prompt_tokens + o.gen_tokens) / kBlockTokens + 1;
-  auto kv_config = engine::KvCacheConfig::for_model(model.config(), 0, engine::GgmlType::F16, kBlockTokens);
+  const int64_t blocks = static_cast<int64_t>(sequences) * (tokens / kBlockTokens + 1);
+  auto kv_config = engine::KvCacheConfig::for_model(config, 0, engine::GgmlType::F16, kBlockTokens);
   uint64_t block_bytes = 0;  // K and V regions of every layer, each rounded up to 64 bytes as the pool lays them out
   for (int64_t width : kv_config.layer_kv_width) {
     block_bytes += 2 * ((static_cast<uint64_t>(width) * 2 * kBlockTokens + 63) / 64 * 64);
   }
   kv_config.budget_bytes = static_cast<uint64_t>(blocks) * block_bytes;
-  engine::KvCache kv(kv_config);
-  auto forward_prompt = [&](int n) {
-    auto cache = std::make_unique<engine::PagedSequenceCache>(kv, std::span<const int32_t>{});
-    for (int at = 0; at < n; at += o.batch_tokens) {
-      const int chunk = std::min(o.batch_tokens, n - at);
-      backend.forward(tokens.data() + at, chunk, positions.data() + at, *cache, logits.data(), false);
+  return engine::KvCache(kv_config);
+}
+
+Samples run_repetitions(engine::Backend& backend, const engine::Model& model, const BenchOptions& o) {
+  const int64_t vocab = model.config().vocab_size;
+  const auto n_seq = static_cast<size_t>(o.parallel);
+  std::mt19937_64 rng(20240501);
+  std::uniform_int_distribution<int32_t> random_token(0, static_cast<int32_t>(vocab - 1));
+  std::vector<float> logits(n_seq * static_cast<size_t>(vocab));  // one row per sequence
+  // Sequence s's prompt is tokens[s * P, s * P + P), at positions 0..P-1.
+  std::vector<int32_t> tokens(n_seq * static_cast<size_t>(o.prompt_tokens)), positions(static_cast<size_t>(o.prompt_tokens));
+  std::iota(positions.begin(), positions.end(), 0);
+  engine::KvCache kv = bench_kv_cache(model.config(), o.parallel, o.prompt_tokens + o.gen_tokens);
+  using Caches = std::vector<std::unique_ptr<engine::PagedSequenceCache>>;
+  std::vector<engine::ForwardItem> items;
+
+  // The first n tokens of each of `sequences` prompts on fresh caches, as one stream of
+  // sequences * n tokens cut into passes of at most B: a pass holds a piece of every sequence
+  // it reaches, and only each piece's last token gets logits.
+  auto forward_prompts = [&](size_t sequences, int n) {
+    Caches caches;
+    for (size_t s = 0; s < sequences; ++s) {
+      caches.push_back(std::make_unique<engine::PagedSequenceCache>(kv, std::span<const int32_t>{}));
     }
-    return cache;
+    const int64_t total = static_cast<int64_t>(sequences) * n;
+    for (int64_t at = 0; at < total;) {
+      const int64_t pass_end = std::min<int64_t>(total, at + o.batch_tokens);
+      items.clear();
+      for (; at < pass_end;) {
+        const auto s = static_cast<size_t>(at / n);
+        const int offset = static_cast<int>(at % n);
+        const int count = static_cast<int>(std::min<int64_t>(pass_end - at, n - offset));
+        items.push_back({tokens.data() + s * static_cast<size_t>(o.prompt_tokens) + offset, count,
+                         positions.data() + offset, caches[s].get(), logits.data() + s * static_cast<size_t>(vocab),
+                         false, {}});
+        at += count;
+      }
+      forward_items(backend, items);
+    }
+    return caches;
+  };
+
+  // One decode step: a random next token for every sequence, all in one forward pass.
+  std::vector<int32_t> step_tokens(n_seq), step_positions(n_seq);
+  auto decode_step = [&](Caches& caches, int32_t position) {
+    items.clear();
+    for (size_t s = 0; s < n_seq; ++s) {
+      step_tokens[s] = random_token(rng);
+      step_positions[s] = position;
+      items.push_back({&step_tokens[s], 1, &step_positions[s], caches[s].get(),
+                       logits.data() + s * static_cast<size_t>(vocab), false, {}});
+    }
+    forward_items(backend, items);
   };
 
   {  // warm-up, not timed: first touches of scratch buffers and the pool's threads
     const int n = std::min(o.prompt_tokens, 8);
     for (int i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = random_token(rng);
-    forward_prompt(n);
+    forward_prompts(1, n);
   }
   Samples samples;
+  const double prompt_total = static_cast<double>(o.parallel) * o.prompt_tokens;
+  const double gen_total = static_cast<double>(o.parallel) * o.gen_tokens;
   for (int rep = 0; rep < o.repetitions; ++rep) {
     for (auto& t : tokens) t = random_token(rng);
     auto t0 = Clock::now();
-    auto cache = forward_prompt(o.prompt_tokens);
+    Caches caches = forward_prompts(n_seq, o.prompt_tokens);
     const double prompt_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    samples.prompt_tokens_per_s.push_back(o.prompt_tokens / prompt_s);
+    samples.prompt_tokens_per_s.push_back(prompt_total / prompt_s);
 
     t0 = Clock::now();
-    for (int i = 0; i < o.gen_tokens; ++i) {
-      const int32_t token = random_token(rng), position = o.prompt_tokens + i;
-      backend.forward(&token, 1, &position, *cache, logits.data(), false);
-    }
+    for (int i = 0; i < o.gen_tokens; ++i) decode_step(caches, o.prompt_tokens + i);
     const double gen_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    samples.gen_tokens_per_s.push_back(o.gen_tokens / gen_s);
+    samples.gen_tokens_per_s.push_back(gen_total / gen_s);
   }
   samples.peak_rss_bytes = peak_rss_bytes();
   return samples;
@@ -218,8 +270,19 @@ struct Report {
   double bandwidth_bytes_per_s = 0;
 };
 
+// A test's name in the table: "pp 128", or "pp 8x512" for 8 sequences of 512 tokens.
+std::string test_name(const char* kind, int tokens, int parallel) {
+  const std::string count = parallel > 1 ? std::to_string(parallel) + "x" + std::to_string(tokens) : std::to_string(tokens);
+  return std::string(kind) + " " + count;
+}
+
+// Decode steps per second: each step reads the weights once for all the sequences' tokens.
+double decode_steps_per_s(const Report& r, const BenchOptions& o) { return r.tg.mean / o.parallel; }
+
 void print_table(const Report& r, const BenchOptions& o) {
   const double roofline = r.bandwidth_bytes_per_s / static_cast<double>(r.weights.bytes_per_token);
+  const std::string pp_test = test_name("pp", o.prompt_tokens, o.parallel);
+  const std::string tg_test = test_name("tg", o.gen_tokens, o.parallel);
   std::printf("cpu: %s\ndate: %s   load average: %s\n\n", r.cpu.c_str(), r.date.c_str(), r.load.c_str());
   char size[32], params[32];
   const double size_bytes = static_cast<double>(r.size_bytes);
@@ -231,29 +294,39 @@ void print_table(const Report& r, const BenchOptions& o) {
   const std::string types = type_mix(r.weights);
   const int model_w = std::max<int>(5, static_cast<int>(r.model_file.size()));
   const int types_w = std::max<int>(5, static_cast<int>(types.size()));
-  std::printf("| %-*s | %10s | %8s | %-*s | %7s | %8s | %18s |\n", model_w, "model", "size", "params", types_w, "types",
-              "threads", "test", "t/s");
-  std::printf("| %s | ---------: | -------: | %s | ------: | -------: | -----------------: |\n",
-              std::string(static_cast<size_t>(model_w), '-').c_str(), std::string(static_cast<size_t>(types_w), '-').c_str());
+  const int test_w = std::max<int>(8, static_cast<int>(std::max(pp_test.size(), tg_test.size())));
+  std::printf("| %-*s | %10s | %8s | %-*s | %7s | %*s | %18s |\n", model_w, "model", "size", "params", types_w, "types",
+              "threads", test_w, "test", "t/s");
+  std::printf("| %s | ---------: | -------: | %s | ------: | %s: | -----------------: |\n",
+              std::string(static_cast<size_t>(model_w), '-').c_str(), std::string(static_cast<size_t>(types_w), '-').c_str(),
+              std::string(static_cast<size_t>(test_w - 1), '-').c_str());
   auto row = [&](const std::string& test, const Spread& s) {
     char rate[48];
     std::snprintf(rate, sizeof rate, "%.2f ± %.2f", s.mean, s.stddev);
-    std::printf("| %-*s | %10s | %8s | %-*s | %7d | %8s | %19s |\n", model_w, r.model_file.c_str(), size, params, types_w,
-                types.c_str(), r.threads, test.c_str(), rate);  // "±" is 2 bytes: one more column
+    std::printf("| %-*s | %10s | %8s | %-*s | %7d | %*s | %19s |\n", model_w, r.model_file.c_str(), size, params, types_w,
+                types.c_str(), r.threads, test_w, test.c_str(), rate);  // "±" is 2 bytes: one more column
   };
-  row("pp " + std::to_string(o.prompt_tokens), r.pp);
-  row("tg " + std::to_string(o.gen_tokens), r.tg);
+  row(pp_test, r.pp);
+  row(tg_test, r.tg);
   const double mib = 1024.0 * 1024.0;
-  std::printf("\npeak RSS %.1f MiB = model file %.1f MiB + %.1f MiB (context %d tokens, F16 KV, prompt batches of %d)\n",
+  const std::string context = (o.parallel > 1 ? std::to_string(o.parallel) + " x " : "") +
+                              std::to_string(o.prompt_tokens + o.gen_tokens) + " tokens";
+  std::printf("\npeak RSS %.1f MiB = model file %.1f MiB + %.1f MiB (context %s, F16 KV, prompt batches of %d)\n",
               static_cast<double>(r.peak_rss_bytes) / mib, size_bytes / mib,
-              (static_cast<double>(r.peak_rss_bytes) - size_bytes) / mib, o.prompt_tokens + o.gen_tokens, o.batch_tokens);
+              (static_cast<double>(r.peak_rss_bytes) - size_bytes) / mib, context.c_str(), o.batch_tokens);
   std::printf("\ndecode roofline (threads %d, bandwidth measured in this run):\n", r.threads);
   std::printf("  memory read bandwidth    %8.2f GB/s\n", r.bandwidth_bytes_per_s / 1e9);
   std::printf("  weight bytes per token   %8.3f GB (layers + output matrix + one embedding row)\n",
               static_cast<double>(r.weights.bytes_per_token) / 1e9);
   std::printf("  roofline                 %8.2f tokens/s\n", roofline);
-  std::printf("  tg %-5d achieved        %8.2f tokens/s = %.1f%% of roofline\n", o.gen_tokens, r.tg.mean,
-              100.0 * r.tg.mean / roofline);
+  const double steps = decode_steps_per_s(r, o);
+  if (o.parallel == 1) {
+    std::printf("  %-8s achieved        %8.2f tokens/s = %.1f%% of roofline\n", tg_test.c_str(), steps,
+                100.0 * steps / roofline);
+  } else {
+    std::printf("  %-8s achieved        %8.2f steps/s of %d tokens = %.1f%% of roofline\n", tg_test.c_str(), steps,
+                o.parallel, 100.0 * steps / roofline);
+  }
 }
 
 void print_json(const Report& r, const BenchOptions& o) {
@@ -263,6 +336,7 @@ void print_json(const Report& r, const BenchOptions& o) {
                              {"threads", r.threads},
                              {"repetitions", o.repetitions},
                              {"batch_tokens", o.batch_tokens},
+                             {"parallel", o.parallel},
                              {"peak_rss_bytes", r.peak_rss_bytes},
                              {"cpu", r.cpu},
                              {"date", r.date},
@@ -288,7 +362,8 @@ void print_json(const Report& r, const BenchOptions& o) {
   line["weight_bytes_per_token"] = r.weights.bytes_per_token;
   line["roofline_tokens_per_s"] = roofline;
   line["tg_tokens_per_s"] = r.tg.mean;
-  line["roofline_ratio"] = r.tg.mean / roofline;
+  line["tg_steps_per_s"] = decode_steps_per_s(r, o);
+  line["roofline_ratio"] = decode_steps_per_s(r, o) / roofline;
   std::printf("%s\n", boost::json::serialize(line).c_str());
 }
 
@@ -339,6 +414,9 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-r,--repetitions", opts->repetitions, "repetitions of prompt + decode")
       ->capture_default_str()->check(kAtLeastOne);
   cmd->add_option("-b,--batch-size", opts->batch_tokens, "most prompt tokens per forward pass")
+      ->capture_default_str()->check(kAtLeastOne);
+  cmd->add_option("--parallel", opts->parallel,
+                  "sequences with their own prompts, prefilled together and decoded in one pass per step")
       ->capture_default_str()->check(kAtLeastOne);
   cmd->add_flag("--json", opts->json, "one JSON object per line instead of the table");
   cmd->callback([opts] { run_bench(*opts); });

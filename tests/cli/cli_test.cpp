@@ -295,6 +295,8 @@ TEST(Cli, BenchJsonIsOneObjectPerLine) {
   EXPECT_EQ(objects[2].at("test"), "roofline");
   EXPECT_EQ(objects[2].at("threads"), 1);
   EXPECT_EQ(objects[2].at("params"), 1344768);
+  EXPECT_EQ(objects[2].at("parallel"), 1) << "one sequence by default";
+  EXPECT_EQ(objects[2].at("tg_steps_per_s").to_number<double>(), objects[1].at("tokens_per_s_mean").to_number<double>());
   for (const char* key : {"read_bandwidth_bytes_per_s", "weight_bytes_per_token", "roofline_tokens_per_s", "roofline_ratio"}) {
     EXPECT_GT(objects[2].at(key).to_number<double>(), 0.0) << key;
   }
@@ -312,6 +314,39 @@ TEST(Cli, BenchPromptInBatchesGivesTheSameDecodeDepth) {
   EXPECT_NE(r.output().find("(context 8 tokens, F16 KV, prompt batches of 2)"), std::string::npos) << r.output();
 }
 
+TEST(Cli, BenchParallelReportsAggregateRatesOfEverySequence) {
+  // 3 sequences of 5 prompt tokens: one stream of 15 tokens in passes of 4 (the second pass
+  // holds the end of sequence 0 and the start of sequence 1), then 2 steps of 3 tokens.
+  const fs::path model = write_tiny_llama();
+  const CliRun r = run_ragent("bench -m " + quote(model) + " -p 5 -n 2 -b 4 --parallel 3 -r 2 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output();
+  for (const char* expected : {"pp 3x5 |", "tg 3x2 |", "(context 3 x 7 tokens, F16 KV, prompt batches of 4)",
+                               "tg 3x2   achieved", "steps/s of 3 tokens", "% of roofline"}) {
+    EXPECT_NE(r.output().find(expected), std::string::npos) << "missing '" << expected << "' in\n" << r.output();
+  }
+}
+
+TEST(Cli, BenchParallelJsonCarriesTheSequenceCount) {
+  const fs::path model = write_tiny_llama();
+  const CliRun r = run_ragent("bench --json -m " + quote(model) + " -p 3 -n 2 --parallel 4 -r 1 -t 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output();
+  std::vector<boost::json::object> objects;
+  std::istringstream in(r.output());
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '{') objects.push_back(boost::json::parse(line).as_object());
+  }
+  ASSERT_EQ(objects.size(), 3u) << r.output();
+  for (const auto& object : objects) EXPECT_EQ(object.at("parallel"), 4) << boost::json::serialize(object);
+  EXPECT_EQ(objects[0].at("test"), "pp");
+  EXPECT_EQ(objects[0].at("n_tokens"), 3) << "per sequence";
+  EXPECT_EQ(objects[1].at("test"), "tg");
+  EXPECT_EQ(objects[1].at("n_tokens"), 2);
+  const double tg = objects[1].at("tokens_per_s_mean").to_number<double>();
+  EXPECT_GT(tg, 0.0);
+  EXPECT_EQ(objects[2].at("tg_tokens_per_s").to_number<double>(), tg);
+  EXPECT_DOUBLE_EQ(objects[2].at("tg_steps_per_s").to_number<double>(), tg / 4) << "4 tokens per decode step";
+}
+
 TEST(Cli, BenchRejectsBadOptions) {
   const fs::path model = write_tiny_llama();
   CliRun r = run_ragent("bench -m " + quote(temp_dir() / "missing.gguf"));
@@ -320,7 +355,11 @@ TEST(Cli, BenchRejectsBadOptions) {
   r = run_ragent("bench -m " + quote(model) + " -p 4000 -n 200 -r 1");
   EXPECT_EQ(r.exit_code, 1) << r.output();
   EXPECT_NE(r.output().find("context of 4096"), std::string::npos) << r.output();
-  for (const char* bad : {" -p 0", " -n -1", " -r 0", " -t 0", " -b 0", " -p many", " --frobnicate"}) {
+  r = run_ragent("bench -m " + quote(model) + " -p 4000 -n 200 --parallel 2 -r 1");
+  EXPECT_EQ(r.exit_code, 1) << "each sequence must fit the context: " << r.output();
+  EXPECT_NE(r.output().find("context of 4096"), std::string::npos) << r.output();
+  for (const char* bad : {" -p 0", " -n -1", " -r 0", " -t 0", " -b 0", " -p many", " --parallel 0", " --parallel -2",
+                          " --parallel x", " --frobnicate"}) {
     r = run_ragent("bench -m " + quote(model) + bad);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output();
   }
