@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -49,6 +50,28 @@ void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t 
   for (int64_t j = 0; j < n; ++j) {
     const float* row = rows + j * stride;
     for (int64_t d = 0; d < dim; ++d) keys_t[d * n + j] = row[d];
+  }
+}
+
+// Packs one f32 activation row into pairs for the tiled GEMM (see PackedPair).
+void pack_activations_portable(const float* x, int64_t cols, int offset, PackedPair* out) {
+  const int64_t nblocks = cols / kQK8_0;
+  const int64_t npairs = (nblocks + 1) / 2;
+  for (int64_t p = 0; p < npairs; ++p) {
+    PackedPair& pp = out[p];
+    std::memset(&pp, 0, sizeof pp);
+    for (int half = 0; half < 2; ++half) {
+      const int64_t b = 2 * p + half;
+      if (b >= nblocks) break;
+      float d;
+      detail::quantize_block_q8(x + b * kQK8_0, pp.a + 32 * half, d);
+      for (int lane = 8 * half; lane < 8 * half + 8; ++lane) {
+        const int32_t s = pp.a[4 * lane] + pp.a[4 * lane + 1] + pp.a[4 * lane + 2] + pp.a[4 * lane + 3];
+        pp.dx[lane] = d;
+        pp.init[lane] = -offset * s;
+        pp.xs[lane] = d * static_cast<float>(s);
+      }
+    }
   }
 }
 
@@ -104,28 +127,6 @@ void quantize_q8k(const float* x, BlockQ8K* out, int64_t nblocks) {
   }
 }
 
-// Packs one f32 activation row into pairs for the tiled GEMM (see PackedPair).
-void pack_activation_row(const float* x, int64_t cols, int offset, PackedPair* out) {
-  const int64_t nblocks = cols / kQK8_0;
-  const int64_t npairs = (nblocks + 1) / 2;
-  for (int64_t p = 0; p < npairs; ++p) {
-    PackedPair& pp = out[p];
-    std::memset(&pp, 0, sizeof pp);
-    for (int half = 0; half < 2; ++half) {
-      const int64_t b = 2 * p + half;
-      if (b >= nblocks) break;
-      float d;
-      detail::quantize_block_q8(x + b * kQK8_0, pp.a + 32 * half, d);
-      for (int lane = 8 * half; lane < 8 * half + 8; ++lane) {
-        const int32_t s = pp.a[4 * lane] + pp.a[4 * lane + 1] + pp.a[4 * lane + 2] + pp.a[4 * lane + 3];
-        pp.dx[lane] = d;
-        pp.init[lane] = -offset * s;
-        pp.xs[lane] = d * static_cast<float>(s);
-      }
-    }
-  }
-}
-
 // Grow-only scratch, one per thread, so steady-state calls never allocate.
 template <class T>
 T* scratch(std::vector<T>& buf, size_t n) {
@@ -144,8 +145,9 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
   const int64_t npairs = (cols / kQK8_0 + 1) / 2;
   thread_local std::vector<PackedPair> packed_buf;
   PackedPair* packed = scratch(packed_buf, static_cast<size_t>(batch * npairs));
+  const detail::PackFn pack = tab.pack != nullptr ? tab.pack : detail::pack_activations_portable;
   pool.parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) pack_activation_row(x + b * cols, cols, offset, packed + b * npairs);
+    for (int64_t b = b0; b < b1; ++b) pack(x + b * cols, cols, offset, packed + b * npairs);
   });
   const size_t wrow_bytes = row_bytes(type, cols);
   const auto* wbytes = static_cast<const uint8_t*>(w);
@@ -171,6 +173,28 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
       }
     }
   });
+}
+
+// Float weights: blocks of 64 activations (256 KB of f32 at 1024 columns, L2-resident) against
+// every row, in 4 x 4 register tiles; items of 16 rows shared out over the pool.
+void gemm_float_tiled(ThreadPool& pool, detail::FloatTileFn tile, QuantType type, const void* w, int64_t rows,
+                      int64_t cols, const float* x, int64_t batch, float* y) {
+  constexpr int64_t kActBlock = 64, kRowItem = 16;
+  const size_t wrow_bytes = row_bytes(type, cols);
+  const auto* wbytes = static_cast<const uint8_t*>(w);
+  for (int64_t a0 = 0; a0 < batch; a0 += kActBlock) {
+    const int64_t a1 = std::min(batch, a0 + kActBlock);
+    pool.parallel_for((rows + kRowItem - 1) / kRowItem, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t r0 = i0 * kRowItem; r0 < std::min(rows, i1 * kRowItem); r0 += detail::kFloatTile) {
+        const int n_rows = static_cast<int>(std::min<int64_t>(detail::kFloatTile, rows - r0));
+        for (int64_t a = a0; a < a1; a += detail::kFloatTile) {
+          const int n_acts = static_cast<int>(std::min<int64_t>(detail::kFloatTile, a1 - a));
+          tile(wbytes + static_cast<size_t>(r0) * wrow_bytes, wrow_bytes, n_rows, cols, x + a * cols, n_acts,
+               y + a * rows + r0, rows);
+        }
+      }
+    });
+  }
 }
 
 void gemm_by_dots(ThreadPool& pool, const KernelTable& tab, QuantType type, const void* w,
@@ -249,7 +273,6 @@ void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t 
 }
 
 void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t cols, Isa isa) {
-  constexpr int64_t kChunkRows = 16;  // as gemv
   constexpr int kMaxParts = 8;
   if (n_parts > kMaxParts) {
     for (int i = 0; i < n_parts; i += kMaxParts) gemv_parts(pool, parts + i, std::min(kMaxParts, n_parts - i), cols, isa);
@@ -257,8 +280,9 @@ void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t co
   }
   const KernelTable& tab = table_for(isa);
   // Chunk index ranges per part: part i owns chunks [first_chunk[i], first_chunk[i + 1]).
+  constexpr int64_t chunk_rows = 16;  // as gemv
   int64_t first_chunk[kMaxParts + 1] = {0};
-  for (int i = 0; i < n_parts; ++i) first_chunk[i + 1] = first_chunk[i] + (parts[i].rows + kChunkRows - 1) / kChunkRows;
+  for (int i = 0; i < n_parts; ++i) first_chunk[i + 1] = first_chunk[i] + (parts[i].rows + chunk_rows - 1) / chunk_rows;
   pool.parallel_for(first_chunk[n_parts], 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       int i = 0;
@@ -267,8 +291,8 @@ void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t co
       const detail::VecDotFn dot = tab.dot[detail::dot_type_index(part.type)];
       const size_t wrow_bytes = row_bytes(part.type, cols);
       const auto* wbytes = static_cast<const uint8_t*>(part.w);
-      const int64_t r0 = (c - first_chunk[i]) * kChunkRows;
-      const int64_t r1 = std::min(part.rows, r0 + kChunkRows);
+      const int64_t r0 = (c - first_chunk[i]) * chunk_rows;
+      const int64_t r1 = std::min(part.rows, r0 + chunk_rows);
       for (int64_t r = r0; r < r1; ++r) part.y[r] = dot(cols, wbytes + static_cast<size_t>(r) * wrow_bytes, part.x_prepared);
     }
   });
@@ -278,7 +302,10 @@ void gemm(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, 
           const float* x, int64_t batch, float* y, Isa isa) {
   const KernelTable& tab = table_for(isa);
   const int idx = detail::dot_type_index(weight_type);
-  if (tab.tile != nullptr && tab.decode[idx] != nullptr) {
+  if (idx < 0) std::abort();  // a type without dot products: callers check has_dot()
+  if (idx <= detail::kBF16 && tab.float_tile[idx] != nullptr) {
+    gemm_float_tiled(pool, tab.float_tile[idx], weight_type, w, rows, cols, x, batch, y);
+  } else if (tab.tile != nullptr && tab.decode[idx] != nullptr) {
     gemm_tiled(pool, tab, weight_type, w, rows, cols, x, batch, y);
   } else {
     gemm_by_dots(pool, tab, weight_type, w, rows, cols, x, batch, y);

@@ -207,6 +207,8 @@ const KernelTable& avx2_table() {
       accumulate_rows,
       dot_transposed,
       transpose_rows_portable,
+      {},
+      nullptr,
   };
   return table;
 }

@@ -73,17 +73,27 @@ struct LoadF32 {
   RAGENT_AVX512 static __m512 load(const void* w, int64_t i) {
     return _mm512_loadu_ps(static_cast<const float*>(w) + i);
   }
+  RAGENT_AVX512 static __m512 load_masked(const void* w, int64_t i, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i);
+  }
   static float scalar(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
 };
 struct LoadF16 {
   RAGENT_AVX512 static __m512 load(const void* w, int64_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i)));
   }
+  RAGENT_AVX512 static __m512 load_masked(const void* w, int64_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i));
+  }
   static float scalar(const void* w, int64_t i) { return f16_to_f32(static_cast<const uint16_t*>(w)[i]); }
 };
 struct LoadBF16 {
   RAGENT_AVX512 static __m512 load(const void* w, int64_t i) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+  }
+  RAGENT_AVX512 static __m512 load_masked(const void* w, int64_t i, __mmask16 m) {
+    const __m256i raw = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
   }
   static float scalar(const void* w, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(w)[i]); }
@@ -102,6 +112,76 @@ RAGENT_AVX512 float dot_float(int64_t n, const void* w, const void* xv) {
   float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
   for (; i < n; ++i) sum += Loader::scalar(w, i) * x[i];
   return sum;
+}
+
+// pack_activation_row of dot.cpp with the block quantization in vectors. Same bytes: the scale
+// is formed in scalar exactly as quantize_block_q8 forms it, x * (1/d) rounds to nearest even
+// (roundscale), NaN products become 0 and the rest clamp to +-127; max ignores NaN inputs as
+// std::max does there (NaN as the first operand of vmaxps yields the second).
+RAGENT_AVX512 void pack_activations(const float* x, int64_t cols, int offset, PackedPair* out) {
+  const int64_t nblocks = cols / kQK8_0;
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t p = 0; p < (nblocks + 1) / 2; ++p) {
+    PackedPair& pp = out[p];
+    std::memset(&pp, 0, sizeof pp);
+    for (int half = 0; half < 2; ++half) {
+      const int64_t b = 2 * p + half;
+      if (b >= nblocks) break;
+      const __m512 v0 = _mm512_loadu_ps(x + b * kQK8_0), v1 = _mm512_loadu_ps(x + b * kQK8_0 + 16);
+      const __m512 amax_v = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
+      const float d = _mm512_reduce_max_ps(amax_v) / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      __m128i q[2];
+      for (int i = 0; i < 2; ++i) {
+        const __m512 scaled = _mm512_mul_ps(i == 0 ? v0 : v1, _mm512_set1_ps(id));
+        const __mmask16 ordered = _mm512_cmp_ps_mask(scaled, scaled, _CMP_ORD_Q);
+        const __m512 r = _mm512_roundscale_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512 c = _mm512_max_ps(_mm512_min_ps(r, _mm512_set1_ps(127.0f)), _mm512_set1_ps(-127.0f));
+        q[i] = _mm512_cvtepi32_epi8(_mm512_maskz_cvtps_epi32(ordered, c));
+      }
+      const __m256i qs = _mm256_set_m128i(q[1], q[0]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pp.a + 32 * half), qs);
+      const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qs);  // Σ of each 4 bytes
+      _mm256_storeu_ps(pp.dx + 8 * half, _mm256_set1_ps(d));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pp.init + 8 * half), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-offset)));
+      _mm256_storeu_ps(pp.xs + 8 * half, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sums)));
+    }
+  }
+}
+
+// 4 weight rows x 4 activations in 16 accumulators: per 16 columns, 4 weight loads (converted
+// once for all four activations) and 4 activation loads feed 16 FMAs. Short tiles repeat
+// their last row or activation (computed, not stored).
+template <class Loader>
+RAGENT_AVX512 void float_tile(const void* w, size_t w_row_bytes, int n_rows, int64_t cols, const float* x, int n_acts,
+                              float* y, int64_t y_stride) {
+  const char* wr[kFloatTile];
+  const float* xa[kFloatTile];
+  for (int r = 0; r < kFloatTile; ++r) wr[r] = static_cast<const char*>(w) + static_cast<size_t>(std::min(r, n_rows - 1)) * w_row_bytes;
+  for (int a = 0; a < kFloatTile; ++a) xa[a] = x + std::min(a, n_acts - 1) * cols;
+  __m512 acc[kFloatTile][kFloatTile];
+  for (auto& row : acc)
+    for (auto& v : row) v = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= cols; k += 16) {
+    __m512 wv[kFloatTile];
+    for (int r = 0; r < kFloatTile; ++r) wv[r] = Loader::load(wr[r], k);
+    for (int a = 0; a < kFloatTile; ++a) {
+      const __m512 xv = _mm512_loadu_ps(xa[a] + k);
+      for (int r = 0; r < kFloatTile; ++r) acc[r][a] = _mm512_fmadd_ps(wv[r], xv, acc[r][a]);
+    }
+  }
+  if (k < cols) {
+    const auto m = static_cast<__mmask16>((1u << (cols - k)) - 1u);
+    __m512 wv[kFloatTile];
+    for (int r = 0; r < kFloatTile; ++r) wv[r] = Loader::load_masked(wr[r], k, m);
+    for (int a = 0; a < kFloatTile; ++a) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, xa[a] + k);
+      for (int r = 0; r < kFloatTile; ++r) acc[r][a] = _mm512_fmadd_ps(wv[r], xv, acc[r][a]);
+    }
+  }
+  for (int a = 0; a < n_acts; ++a)
+    for (int r = 0; r < n_rows; ++r) y[a * y_stride + r] = _mm512_reduce_add_ps(acc[r][a]);
 }
 
 // --- Q8_0 / Q4_0 against BlockQ8A: two blocks per vector ------------------------------------
@@ -577,6 +657,8 @@ const KernelTable& avx512_table() {
       accumulate_rows,
       dot_transposed,
       transpose_rows,
+      {float_tile<LoadF32>, float_tile<LoadF16>, float_tile<LoadBF16>},
+      pack_activations,
   };
   return table;
 }

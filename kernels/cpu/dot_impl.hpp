@@ -59,6 +59,13 @@ using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPai
                         int64_t n_act, int64_t npairs, bool has_min, float* y, int64_t y_stride,
                         bool accumulate);
 
+// Float weights (F32, F16, BF16) times f32 activations, a register tile at a time:
+// y[a * y_stride + r] = Σ_k W[r][k] x[a * cols + k] for r < n_rows, a < n_acts (both at most
+// kFloatTile), W row r at w + r * w_row_bytes.
+constexpr int kFloatTile = 4;
+using FloatTileFn = void (*)(const void* w, size_t w_row_bytes, int n_rows, int64_t cols, const float* x, int n_acts,
+                             float* y, int64_t y_stride);
+
 // acc[d] += Σ_j weights[j] * rows[j * stride + d] for j < n, d < dim (attention's value sum).
 using AccumulateFn = void (*)(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride,
                               float* acc);
@@ -70,6 +77,10 @@ using DotTransposedFn = void (*)(const float* q, const float* keys_t, int64_t n,
 // keys_t[d * n + j] = rows[j * stride + d] for j < n, d < dim.
 using TransposeFn = void (*)(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
 
+// Packs one f32 activation row of cols values (a multiple of 32) into ceil(cols / 64) pairs
+// for the tiled GEMM; every ISA's packing gives the same bytes (quantize_block_q8's rounding).
+using PackFn = void (*)(const float* x, int64_t cols, int offset, PackedPair* out);
+
 struct KernelTable {
   Isa isa;
   VecDotFn dot[kDotTypes];
@@ -78,9 +89,12 @@ struct KernelTable {
   AccumulateFn accumulate;
   DotTransposedFn dot_transposed;
   TransposeFn transpose;
+  FloatTileFn float_tile[3];  // F32, F16, BF16; null: gemm goes row by row (gemm_by_dots)
+  PackFn pack;                // null: the portable packing
 };
 
 void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
+void pack_activations_portable(const float* x, int64_t cols, int offset, PackedPair* out);
 
 const KernelTable& scalar_table();
 const KernelTable& avx2_table();    // scalar_table() where the compiler lacks x86 intrinsics

@@ -246,6 +246,8 @@ const KernelTable& scalar_table() {
       accumulate_rows,
       dot_transposed,
       transpose_rows_portable,
+      {},
+      nullptr,
   };
   return table;
 }

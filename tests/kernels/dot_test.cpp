@@ -6,6 +6,7 @@
 //  * against the exact f32 activations, within the worst case of activation rounding: each
 //    value moves by at most half its block's step, so |error| <= Σ |w_c| step_c / 2.
 #include "kernels/cpu/dot.hpp"
+#include "kernels/cpu/dot_impl.hpp"
 
 #include <gtest/gtest.h>
 
@@ -358,6 +359,36 @@ TEST(Gemm, LargeBatchMatchesGemvPerRow) {
   // The prefill shape: batch 64; each activation's output column equals a GEMV within rounding.
   const QuantType t = QuantType::Q8_0;
   check_gemm(t, 64, 2048, 64, 2, default_isa(), 0);
+}
+
+TEST(Gemm, FloatWeightsRaggedTilesAndColumns) {
+  // Float weights take the 4 x 4 register tile: row, activation and column counts that leave
+  // partial tiles and a partial last vector (cols % 16 != 0), more than one 64-activation block.
+  for (QuantType t : {QuantType::F32, QuantType::F16, QuantType::BF16}) {
+    for (Isa isa : kIsas) {
+      check_gemm(t, 7, 37, 70, 2, isa, 2);
+      check_gemm(t, 18, 1000, 5, 3, isa, 0);
+    }
+  }
+}
+
+TEST(Gemm, PackedActivationsAreTheSameBytesAtEveryLevel) {
+  // The AVX-512 packing must reproduce the portable one byte for byte, zeros, NaN and
+  // infinities included, for an odd block count (the last pair half empty).
+  const detail::PackFn fast = detail::avx512_table().pack;
+  if (fast == nullptr || usable_isa(Isa::Avx512) != Isa::Avx512) GTEST_SKIP() << "no AVX-512 packing here";
+  const int64_t cols = 32 * 7;
+  std::vector<float> x = random_values(cols, 430);
+  for (int i = 32; i < 64; ++i) x[static_cast<size_t>(i)] = 0.0f;          // an all-zero block
+  x[70] = std::nanf("");                                                    // NaN beside finite values
+  x[100] = -INFINITY;                                                       // an infinite block maximum
+  for (int i = 128; i < 160; ++i) x[static_cast<size_t>(i)] = 0.5f * static_cast<float>(i % 7 - 3);  // exact ties
+  for (int offset : {0, 8, 32, 128}) {
+    std::vector<detail::PackedPair> a(4), b(4);
+    detail::pack_activations_portable(x.data(), cols, offset, a.data());
+    fast(x.data(), cols, offset, b.data());
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(detail::PackedPair)), 0) << "offset " << offset;
+  }
 }
 
 TEST(ThreadPool, CoversEveryItemOnceAndIsReusable) {
