@@ -65,12 +65,14 @@ void pack_activations_portable(const float* x, int64_t cols, int offset, PackedP
       if (b >= nblocks) break;
       float d;
       detail::quantize_block_q8(x + b * kQK8_0, pp.a + 32 * half, d);
-      for (int lane = 8 * half; lane < 8 * half + 8; ++lane) {
-        const int32_t s = pp.a[4 * lane] + pp.a[4 * lane + 1] + pp.a[4 * lane + 2] + pp.a[4 * lane + 3];
-        pp.dx[lane] = d;
-        pp.init[lane] = -offset * s;
-        pp.xs[lane] = d * static_cast<float>(s);
+      for (int g = 2 * half; g < 2 * half + 2; ++g) {
+        int32_t s = 0;
+        for (int i = 0; i < 16; ++i) s += pp.a[16 * g + i];
+        pp.dx[g] = d;
+        pp.init[g] = -offset * s;
+        pp.xs[g] = d * static_cast<float>(s);
       }
+      pp.binit[half] = pp.init[2 * half] + pp.init[2 * half + 1];
     }
   }
 }
@@ -142,6 +144,7 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
   const int idx = detail::dot_type_index(type);
   const int offset = detail::gemm_offset(type);
   const bool has_min = detail::gemm_has_min(type);
+  const bool block32 = type == QuantType::Q8_0 || type == QuantType::Q4_0;
   const int64_t npairs = (cols / kQK8_0 + 1) / 2;
   thread_local std::vector<PackedPair> packed_buf;
   PackedPair* packed = scratch(packed_buf, static_cast<size_t>(batch * npairs));
@@ -169,7 +172,7 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
           }
           wp[r] = dst;
         }
-        tab.tile(wp, n_rows, packed + k0, npairs, batch, k1 - k0, has_min, y + r0, rows, k0 > 0);
+        tab.tile(wp, n_rows, packed + k0, npairs, batch, k1 - k0, has_min, block32, y + r0, rows, k0 > 0);
       }
     }
   });

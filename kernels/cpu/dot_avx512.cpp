@@ -141,10 +141,16 @@ RAGENT_AVX512 void pack_activations(const float* x, int64_t cols, int offset, Pa
       }
       const __m256i qs = _mm256_set_m128i(q[1], q[0]);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(pp.a + 32 * half), qs);
-      const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qs);  // Σ of each 4 bytes
-      _mm256_storeu_ps(pp.dx + 8 * half, _mm256_set1_ps(d));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pp.init + 8 * half), _mm256_mullo_epi32(sums, _mm256_set1_epi32(-offset)));
-      _mm256_storeu_ps(pp.xs + 8 * half, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sums)));
+      alignas(32) int32_t sums[8];  // Σ of each 4 bytes
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sums), _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qs));
+      for (int k = 0; k < 2; ++k) {
+        const int g = 2 * half + k;
+        const int32_t sum = (sums[4 * k] + sums[4 * k + 1]) + (sums[4 * k + 2] + sums[4 * k + 3]);
+        pp.dx[g] = d;
+        pp.init[g] = -offset * sum;
+        pp.xs[g] = d * static_cast<float>(sum);
+      }
+      pp.binit[half] = pp.init[2 * half] + pp.init[2 * half + 1];
     }
   }
 }
@@ -496,12 +502,34 @@ RAGENT_AVX512 void interleave_rows(const DecodedPair* const* w, int64_t npairs, 
   }
 }
 
+// 16 weight rows for one 32-value block of a type whose scale spans the block (Q8_0, Q4_0):
+// as Granule16, eight groups of 4 bytes, one scale per row.
+struct Granule32 {
+  int32_t q[8][16];
+  float dw[16];
+};
+static_assert(sizeof(Granule32) == 576);
+
+RAGENT_AVX512 void interleave_rows32(const DecodedPair* const* w, int64_t npairs, Granule32* out) {
+  for (int64_t p = 0; p < npairs; ++p) {
+    __m512i v[16], cols[16];
+    for (int r = 0; r < kTileRows; ++r) v[r] = _mm512_loadu_si512(w[r][p].q);
+    transpose16x16(v, cols);
+    for (int c = 0; c < 16; ++c) _mm512_storeu_si512(out[2 * p + c / 8].q[c % 8], cols[c]);
+    for (int r = 0; r < kTileRows; ++r) {
+      out[2 * p].dw[r] = w[r][p].dw[0];
+      out[2 * p + 1].dw[r] = w[r][p].dw[8];
+    }
+  }
+}
+
 // 4 bytes at p in every int32 lane (a load-port broadcast, no shuffle).
 RAGENT_AVX512 inline __m512i broadcast4(const int8_t* p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
 
 // 16 rows x C activations. Per granule and activation: vpdpbusd x4 into an int32 sum that
 // starts at the granule's offset correction, then one convert, one scale product and one FMA
-// (plus one FNMADD for the min): about 8 vector ops per 256 MACs.
+// (plus one FNMADD for the min): 7 vector ops per 256 MACs; the activation bytes, the
+// correction and the scale come as broadcasts from memory (load ports, no shuffles).
 template <int C, bool kMin>
 RAGENT_AVX512 void rows16_kernel(const Granule16* wg, const PackedPair* x, int64_t x_stride, int64_t npairs,
                                  int n_rows, float* y, int64_t y_stride, bool accumulate) {
@@ -516,16 +544,13 @@ RAGENT_AVX512 void rows16_kernel(const Granule16* wg, const PackedPair* x, int64
       const int l = 4 * g;
       for (int c = 0; c < C; ++c) {
         const PackedPair& xp = x[c * x_stride + p];
-        __m512i dot = _mm512_set1_epi32(xp.init[l] + xp.init[l + 1] + xp.init[l + 2] + xp.init[l + 3]);
+        __m512i dot = _mm512_set1_epi32(xp.init[g]);
         dot = _mm512_dpbusd_epi32(dot, q0, broadcast4(xp.a + 4 * (l + 0)));
         dot = _mm512_dpbusd_epi32(dot, q1, broadcast4(xp.a + 4 * (l + 1)));
         dot = _mm512_dpbusd_epi32(dot, q2, broadcast4(xp.a + 4 * (l + 2)));
         dot = _mm512_dpbusd_epi32(dot, q3, broadcast4(xp.a + 4 * (l + 3)));
-        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(xp.dx[l])), acc[c]);
-        if constexpr (kMin) {
-          const float xs = (xp.xs[l] + xp.xs[l + 1]) + (xp.xs[l + 2] + xp.xs[l + 3]);
-          acc[c] = _mm512_fnmadd_ps(_mm512_loadu_ps(gr.mw), _mm512_set1_ps(xs), acc[c]);
-        }
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(xp.dx[g])), acc[c]);
+        if constexpr (kMin) acc[c] = _mm512_fnmadd_ps(_mm512_loadu_ps(gr.mw), _mm512_set1_ps(xp.xs[g]), acc[c]);
       }
     }
   }
@@ -537,16 +562,56 @@ RAGENT_AVX512 void rows16_kernel(const Granule16* wg, const PackedPair* x, int64
   }
 }
 
-template <bool kMin>
-RAGENT_AVX512 void rows16_batch(const Granule16* wg, const PackedPair* x, int64_t x_stride, int64_t n_act,
+// The block32 form: 8 vpdpbusd per convert and scale (Q8_0, Q4_0), where rows16_kernel has 4.
+template <int C>
+RAGENT_AVX512 void rows16_kernel32(const Granule32* wg, const PackedPair* x, int64_t x_stride, int64_t npairs,
+                                   int n_rows, float* y, int64_t y_stride, bool accumulate) {
+  __m512 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < npairs; ++p) {
+    for (int h = 0; h < 2; ++h) {
+      const Granule32& gr = wg[2 * p + h];
+      __m512i q[8];
+      for (int j = 0; j < 8; ++j) q[j] = _mm512_loadu_si512(gr.q[j]);
+      const __m512 dw = _mm512_loadu_ps(gr.dw);
+      for (int c = 0; c < C; ++c) {
+        const PackedPair& xp = x[c * x_stride + p];
+        __m512i dot = _mm512_set1_epi32(xp.binit[h]);
+        for (int j = 0; j < 8; ++j) dot = _mm512_dpbusd_epi32(dot, q[j], broadcast4(xp.a + 32 * h + 4 * j));
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(xp.dx[2 * h])), acc[c]);
+      }
+    }
+  }
+  const __mmask16 rows_mask = static_cast<__mmask16>((1u << n_rows) - 1u);
+  for (int c = 0; c < C; ++c) {
+    float* out = y + c * y_stride;
+    const __m512 prev = accumulate ? _mm512_maskz_loadu_ps(rows_mask, out) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(out, rows_mask, _mm512_add_ps(prev, acc[c]));
+  }
+}
+
+// kVariant: 0 granules of 16 without min, 1 with min, 2 blocks of 32 (wg is then Granule32).
+template <int C, int kVariant>
+RAGENT_AVX512 void rows16_any(const void* wg, const PackedPair* x, int64_t x_stride, int64_t npairs, int n_rows,
+                              float* y, int64_t y_stride, bool accumulate) {
+  if constexpr (kVariant == 2) {
+    rows16_kernel32<C>(static_cast<const Granule32*>(wg), x, x_stride, npairs, n_rows, y, y_stride, accumulate);
+  } else {
+    rows16_kernel<C, kVariant == 1>(static_cast<const Granule16*>(wg), x, x_stride, npairs, n_rows, y, y_stride,
+                                    accumulate);
+  }
+}
+
+template <int kVariant>
+RAGENT_AVX512 void rows16_batch(const void* wg, const PackedPair* x, int64_t x_stride, int64_t n_act,
                                 int64_t npairs, int n_rows, float* y, int64_t y_stride, bool accumulate) {
   int64_t c = 0;
   for (; c + 8 <= n_act; c += 8)
-    rows16_kernel<8, kMin>(wg, x + c * x_stride, x_stride, npairs, n_rows, y + c * y_stride, y_stride, accumulate);
+    rows16_any<8, kVariant>(wg, x + c * x_stride, x_stride, npairs, n_rows, y + c * y_stride, y_stride, accumulate);
   const auto one = [&](auto width) {
     constexpr int kC = decltype(width)::value;
     if (c + kC <= n_act) {
-      rows16_kernel<kC, kMin>(wg, x + c * x_stride, x_stride, npairs, n_rows, y + c * y_stride, y_stride, accumulate);
+      rows16_any<kC, kVariant>(wg, x + c * x_stride, x_stride, npairs, n_rows, y + c * y_stride, y_stride, accumulate);
       c += kC;
     }
   };
@@ -556,13 +621,19 @@ RAGENT_AVX512 void rows16_batch(const Granule16* wg, const PackedPair* x, int64_
 }
 
 void tile(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t x_stride, int64_t n_act,
-          int64_t npairs, bool has_min, float* y, int64_t y_stride, bool accumulate) {
+          int64_t npairs, bool has_min, bool block32, float* y, int64_t y_stride, bool accumulate) {
+  if (block32 && !has_min) {
+    alignas(64) Granule32 wg[2 * kTileChunkPairs];
+    interleave_rows32(w, npairs, wg);
+    rows16_batch<2>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
+    return;
+  }
   alignas(64) Granule16 wg[4 * kTileChunkPairs];
   interleave_rows(w, npairs, has_min, wg);
   if (has_min) {
-    rows16_batch<true>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
+    rows16_batch<1>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
   } else {
-    rows16_batch<false>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
+    rows16_batch<0>(wg, x, x_stride, n_act, npairs, n_rows, y, y_stride, accumulate);
   }
 }
 

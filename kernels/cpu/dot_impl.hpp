@@ -18,18 +18,22 @@ int dot_type_index(QuantType type);  // -1 when has_dot(type) is false
 
 // --- Tiled int8 GEMM ----------------------------------------------------------------------
 // Activations for gemm are packed per pair of 32-value blocks (64 values, one AVX-512 vector
-// of bytes). Lane l of the pair covers values 4l..4l+3; lanes 0-7 belong to the first block.
-// With weights decoded as  w_i = dw_l * (q_i - offset) - mw_l  (q_i unsigned bytes) and
-// activations x_i = dx_l * a_i, the lane's contribution is
-//   dx_l * dw_l * (Σ q_i a_i - offset * S_l) - mw_l * (dx_l * S_l),   S_l = Σ a_i,
-// so init holds -offset * S_l (the start of the vpdpbusd accumulator) and xs holds dx_l * S_l.
+// of bytes). Granule g of the pair covers values 16g..16g+15 (granules 0-1 are the first
+// block), the span over which every weight type's scale is constant. With weights decoded as
+// w_i = dw_g * (q_i - offset) - mw_g  (q_i unsigned bytes) and activations x_i = dx_g * a_i,
+// the granule's contribution is
+//   dx_g * dw_g * (Σ q_i a_i - offset * S_g) - mw_g * (dx_g * S_g),   S_g = Σ a_i,
+// so init holds -offset * S_g (the start of the vpdpbusd accumulator) and xs holds dx_g * S_g:
+// one value each per granule, read by the kernel as a broadcast from memory.
 struct PackedPair {
   int8_t a[64];
-  float dx[16];
-  int32_t init[16];
-  float xs[16];
+  float dx[4];
+  int32_t init[4];
+  float xs[4];
+  int32_t binit[2];  // init per 32-value block (granules 2b and 2b + 1), for block32 tiles
+  uint8_t pad[8];    // two cache lines per pair
 };
-static_assert(sizeof(PackedPair) == 256);
+static_assert(sizeof(PackedPair) == 128);
 
 // One weight row's pair, decoded into the form above.
 struct DecodedPair {
@@ -52,11 +56,12 @@ using DecodeFn = void (*)(const void* w_row, int64_t cols, int64_t pair_begin, i
 // y[c * y_stride + r] (+)= Σ over npairs of rows r < kTileRows (weights w[r], npairs entries
 // each) and activations c < n_act (x + c * x_stride, npairs entries each). Rows past n_rows
 // must be decoded as zeros; they are computed but not stored. accumulate: add to y instead of
-// overwriting. npairs <= kTileChunkPairs.
+// overwriting. npairs <= kTileChunkPairs. block32: the weights' scale is constant over each
+// 32-value block and they have no min (Q8_0, Q4_0), so the tile may scale per block.
 constexpr int kTileRows = 16;
 constexpr int64_t kTileChunkPairs = 16;
 using TileFn = void (*)(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t x_stride,
-                        int64_t n_act, int64_t npairs, bool has_min, float* y, int64_t y_stride,
+                        int64_t n_act, int64_t npairs, bool has_min, bool block32, float* y, int64_t y_stride,
                         bool accumulate);
 
 // Float weights (F32, F16, BF16) times f32 activations, a register tile at a time:
