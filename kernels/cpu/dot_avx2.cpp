@@ -209,6 +209,7 @@ const KernelTable& avx2_table() {
       transpose_rows_portable,
       {},
       nullptr,
+      nullptr,
   };
   return table;
 }

@@ -620,6 +620,42 @@ RAGENT_AVX512 void rows16_batch(const void* wg, const PackedPair* x, int64_t x_s
   one(std::integral_constant<int, 1>{});
 }
 
+// Granule32s of Q8_0 straight from the blocks: each row's two 32-byte quant runs of a pair
+// side by side, transposed, then made unsigned (xor 0x80 is per byte, so after the transpose
+// as well as before). Rows past n_rows and a missing last block get zero scales.
+RAGENT_AVX512 void interleave_q8_0(const uint8_t* w, size_t row_bytes, int n_rows, int64_t cols, int64_t p0,
+                                   int64_t p1, Granule32* out) {
+  const int64_t nb = cols / kQK8_0;
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t p = p0; p < p1; ++p) {
+    const bool second = 2 * p + 1 < nb;
+    __m512i v[16], t[16];
+    Granule32& g0 = out[2 * (p - p0)];
+    Granule32& g1 = out[2 * (p - p0) + 1];
+    for (int r = 0; r < kTileRows; ++r) {
+      if (r >= n_rows) {
+        v[r] = _mm512_setzero_si512();
+        g0.dw[r] = g1.dw[r] = 0.0f;
+        continue;
+      }
+      const auto* wb = reinterpret_cast<const BlockQ8_0*>(w + static_cast<size_t>(r) * row_bytes);
+      v[r] = second ? load_2x256(wb[2 * p].qs, wb[2 * p + 1].qs)
+                    : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[2 * p].qs)));
+      g0.dw[r] = half_to_float(wb[2 * p].d);
+      g1.dw[r] = second ? half_to_float(wb[2 * p + 1].d) : 0.0f;
+    }
+    transpose16x16(v, t);
+    for (int c = 0; c < 16; ++c) _mm512_storeu_si512(out[2 * (p - p0) + c / 8].q[c % 8], _mm512_xor_si512(t[c], flip));
+  }
+}
+
+void q8_0_tile(const uint8_t* w, size_t row_bytes, int n_rows, int64_t cols, int64_t p0, int64_t p1,
+               const PackedPair* x, int64_t x_stride, int64_t n_act, float* y, int64_t y_stride, bool accumulate) {
+  alignas(64) Granule32 wg[2 * kTileChunkPairs];
+  interleave_q8_0(w, row_bytes, n_rows, cols, p0, p1, wg);
+  rows16_batch<2>(wg, x, x_stride, n_act, p1 - p0, n_rows, y, y_stride, accumulate);
+}
+
 void tile(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t x_stride, int64_t n_act,
           int64_t npairs, bool has_min, bool block32, float* y, int64_t y_stride, bool accumulate) {
   if (block32 && !has_min) {
@@ -730,6 +766,7 @@ const KernelTable& avx512_table() {
       transpose_rows,
       {float_tile<LoadF32>, float_tile<LoadF16>, float_tile<LoadBF16>},
       pack_activations,
+      q8_0_tile,
   };
   return table;
 }

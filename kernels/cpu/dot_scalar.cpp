@@ -248,6 +248,7 @@ const KernelTable& scalar_table() {
       transpose_rows_portable,
       {},
       nullptr,
+      nullptr,
   };
   return table;
 }
