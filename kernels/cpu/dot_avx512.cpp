@@ -485,19 +485,28 @@ RAGENT_AVX512 inline void transpose16x16(const __m512i* v, __m512i* out) {
   }
 }
 
+// Byte offsets of the 16 rows' decoded pairs from row 0's, for gathering one value per row.
+RAGENT_AVX512 inline __m512i row_offsets(const DecodedPair* const* w) {
+  alignas(64) int32_t offsets[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) {
+    offsets[r] = static_cast<int32_t>(reinterpret_cast<const char*>(w[r]) - reinterpret_cast<const char*>(w[0]));
+  }
+  return _mm512_load_si512(offsets);
+}
+
 // Reorders a decoded chunk (16 rows, npairs pairs each) into granules, once per chunk; the
-// whole batch then reads it. Column c of a pair's transpose is granule c / 4, group c % 4.
+// whole batch then reads it. Column c of a pair's transpose is granule c / 4, group c % 4;
+// each granule's 16 row scales (and mins) are one gather.
 RAGENT_AVX512 void interleave_rows(const DecodedPair* const* w, int64_t npairs, bool has_min, Granule16* out) {
+  const __m512i offsets = row_offsets(w);
   for (int64_t p = 0; p < npairs; ++p) {
     __m512i v[16], cols[16];
     for (int r = 0; r < kTileRows; ++r) v[r] = _mm512_loadu_si512(w[r][p].q);
     transpose16x16(v, cols);
     for (int c = 0; c < 16; ++c) _mm512_storeu_si512(out[4 * p + c / 4].q[c % 4], cols[c]);
-    for (int r = 0; r < kTileRows; ++r) {
-      const DecodedPair& d = w[r][p];
-      for (int g = 0; g < 4; ++g) out[4 * p + g].dw[r] = d.dw[4 * g];
-      if (has_min)
-        for (int g = 0; g < 4; ++g) out[4 * p + g].mw[r] = d.mw[4 * g];
+    for (int g = 0; g < 4; ++g) {
+      _mm512_storeu_ps(out[4 * p + g].dw, _mm512_i32gather_ps(offsets, w[0][p].dw + 4 * g, 1));
+      if (has_min) _mm512_storeu_ps(out[4 * p + g].mw, _mm512_i32gather_ps(offsets, w[0][p].mw + 4 * g, 1));
     }
   }
 }
@@ -511,15 +520,14 @@ struct Granule32 {
 static_assert(sizeof(Granule32) == 576);
 
 RAGENT_AVX512 void interleave_rows32(const DecodedPair* const* w, int64_t npairs, Granule32* out) {
+  const __m512i offsets = row_offsets(w);
   for (int64_t p = 0; p < npairs; ++p) {
     __m512i v[16], cols[16];
     for (int r = 0; r < kTileRows; ++r) v[r] = _mm512_loadu_si512(w[r][p].q);
     transpose16x16(v, cols);
     for (int c = 0; c < 16; ++c) _mm512_storeu_si512(out[2 * p + c / 8].q[c % 8], cols[c]);
-    for (int r = 0; r < kTileRows; ++r) {
-      out[2 * p].dw[r] = w[r][p].dw[0];
-      out[2 * p + 1].dw[r] = w[r][p].dw[8];
-    }
+    _mm512_storeu_ps(out[2 * p].dw, _mm512_i32gather_ps(offsets, w[0][p].dw, 1));
+    _mm512_storeu_ps(out[2 * p + 1].dw, _mm512_i32gather_ps(offsets, w[0][p].dw + 8, 1));
   }
 }
 
