@@ -162,9 +162,12 @@ void gemm_tiled(ThreadPool& pool, const KernelTable& tab, QuantType type, const 
       const int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r0));
       for (int64_t k0 = 0; k0 < npairs; k0 += kTileChunkPairs) {
         const int64_t k1 = std::min(npairs, k0 + kTileChunkPairs);
-        if (type == QuantType::Q8_0 && tab.q8_0_tile != nullptr) {
-          tab.q8_0_tile(wbytes + static_cast<size_t>(r0) * wrow_bytes, wrow_bytes, n_rows, cols, k0, k1, packed + k0,
-                        npairs, batch, y + r0, rows, k0 > 0);
+        const detail::Q8DirectTileFn direct = type == QuantType::Q8_0   ? tab.q8_0_tile
+                                              : type == QuantType::Q4_K ? tab.q4_k_tile
+                                                                        : nullptr;
+        if (direct != nullptr) {
+          direct(wbytes + static_cast<size_t>(r0) * wrow_bytes, wrow_bytes, n_rows, cols, k0, k1, packed + k0, npairs,
+                 batch, y + r0, rows, k0 > 0);
           continue;
         }
         const DecodedPair* wp[kTileRows];

@@ -210,6 +210,7 @@ const KernelTable& avx2_table() {
       {},
       nullptr,
       nullptr,
+      nullptr,
   };
   return table;
 }

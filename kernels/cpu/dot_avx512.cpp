@@ -664,6 +664,56 @@ void q8_0_tile(const uint8_t* w, size_t row_bytes, int n_rows, int64_t cols, int
   rows16_batch<2>(wg, x, x_stride, n_act, p1 - p0, n_rows, y, y_stride, accumulate);
 }
 
+// Granule16s of Q4_K straight from the blocks. Pair p is sub-blocks 2c and 2c + 1 (c = p % 4)
+// of super-block p / 4: low nibbles of its 32 quant bytes, then high nibbles; granules 0-1 take
+// sub-block 2c's scale and min, 2-3 sub-block 2c + 1's. Each row's scales are unpacked once
+// per super-block.
+RAGENT_AVX512 void interleave_q4_k(const uint8_t* w, size_t row_bytes, int n_rows, int64_t p0, int64_t p1,
+                                   Granule16* out) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  uint64_t sc8[kTileRows] = {}, m8[kTileRows] = {};
+  float dd[kTileRows] = {}, dm[kTileRows] = {};
+  alignas(64) float dw[2][kTileRows] = {}, mw[2][kTileRows] = {};
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t sb = p / 4;
+    const int c = static_cast<int>(p % 4);
+    __m512i v[16], t[16];
+    for (int r = 0; r < kTileRows; ++r) {
+      if (r >= n_rows) {
+        v[r] = _mm512_setzero_si512();
+        continue;
+      }
+      const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * row_bytes)[sb];
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
+      v[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, low4)),
+                                _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), 1);
+      if (p == p0 || c == 0) {
+        unpack_k_scales8(blk.scales, sc8[r], m8[r]);
+        dd[r] = half_to_float(blk.d);
+        dm[r] = half_to_float(blk.dmin);
+      }
+      for (int k = 0; k < 2; ++k) {
+        dw[k][r] = dd[r] * static_cast<float>((sc8[r] >> (8 * (2 * c + k))) & 0xff);
+        mw[k][r] = dm[r] * static_cast<float>((m8[r] >> (8 * (2 * c + k))) & 0xff);
+      }
+    }
+    transpose16x16(v, t);
+    Granule16* g = out + 4 * (p - p0);
+    for (int col = 0; col < 16; ++col) _mm512_storeu_si512(g[col / 4].q[col % 4], t[col]);
+    for (int k = 0; k < 4; ++k) {
+      _mm512_storeu_ps(g[k].dw, _mm512_load_ps(dw[k / 2]));
+      _mm512_storeu_ps(g[k].mw, _mm512_load_ps(mw[k / 2]));
+    }
+  }
+}
+
+void q4_k_tile(const uint8_t* w, size_t row_bytes, int n_rows, int64_t, int64_t p0, int64_t p1, const PackedPair* x,
+               int64_t x_stride, int64_t n_act, float* y, int64_t y_stride, bool accumulate) {
+  alignas(64) Granule16 wg[4 * kTileChunkPairs];
+  interleave_q4_k(w, row_bytes, n_rows, p0, p1, wg);
+  rows16_batch<1>(wg, x, x_stride, n_act, p1 - p0, n_rows, y, y_stride, accumulate);
+}
+
 void tile(const DecodedPair* const* w, int n_rows, const PackedPair* x, int64_t x_stride, int64_t n_act,
           int64_t npairs, bool has_min, bool block32, float* y, int64_t y_stride, bool accumulate) {
   if (block32 && !has_min) {
@@ -775,6 +825,7 @@ const KernelTable& avx512_table() {
       {float_tile<LoadF32>, float_tile<LoadF16>, float_tile<LoadBF16>},
       pack_activations,
       q8_0_tile,
+      q4_k_tile,
   };
   return table;
 }

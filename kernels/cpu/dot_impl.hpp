@@ -82,8 +82,8 @@ using DotTransposedFn = void (*)(const float* q, const float* keys_t, int64_t n,
 // keys_t[d * n + j] = rows[j * stride + d] for j < n, d < dim.
 using TransposeFn = void (*)(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
 
-// The Q8_0 tile straight from the file's blocks (no DecodedPair stage): pairs [p0, p1) of the
-// n_rows rows at w, w + row_bytes, ...; otherwise as TileFn with block32.
+// A tile straight from the file's blocks (no DecodedPair stage): pairs [p0, p1) of the
+// n_rows rows at w, w + row_bytes, ...; otherwise as TileFn.
 using Q8DirectTileFn = void (*)(const uint8_t* w, size_t row_bytes, int n_rows, int64_t cols, int64_t p0, int64_t p1,
                                 const PackedPair* x, int64_t x_stride, int64_t n_act, float* y, int64_t y_stride,
                                 bool accumulate);
@@ -103,6 +103,7 @@ struct KernelTable {
   FloatTileFn float_tile[3];  // F32, F16, BF16; null: gemm goes row by row (gemm_by_dots)
   PackFn pack;                // null: the portable packing
   Q8DirectTileFn q8_0_tile;   // null: Q8_0 goes through decode + tile
+  Q8DirectTileFn q4_k_tile;   // null: Q4_K likewise
 };
 
 void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);

@@ -249,6 +249,7 @@ const KernelTable& scalar_table() {
       {},
       nullptr,
       nullptr,
+      nullptr,
   };
   return table;
 }
