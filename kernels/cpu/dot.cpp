@@ -257,15 +257,30 @@ float vec_dot(QuantType weight_type, int64_t cols, const void* w_row, const void
   return table_for(isa).dot[detail::dot_type_index(weight_type)](cols, w_row, x_prepared);
 }
 
+namespace {
+
+// y[r] for rows [r0, r1): two at a time where the type has a two-row dot.
+void gemv_rows(detail::VecDotFn dot, detail::VecDot2Fn dot2, const uint8_t* w, size_t row_bytes, int64_t cols,
+               const void* x, int64_t r0, int64_t r1, float* y) {
+  int64_t r = r0;
+  if (dot2 != nullptr) {
+    for (; r + 2 <= r1; r += 2) dot2(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x, y + r);
+  }
+  for (; r < r1; ++r) y[r] = dot(cols, w + static_cast<size_t>(r) * row_bytes, x);
+}
+
+}  // namespace
+
 void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
           const void* x_prepared, float* y, Isa isa) {
   const detail::VecDotFn dot = table_for(isa).dot[detail::dot_type_index(weight_type)];
   const size_t wrow_bytes = row_bytes(weight_type, cols);
   const auto* wbytes = static_cast<const uint8_t*>(w);
+  const detail::VecDot2Fn dot2 = table_for(isa).dot2[detail::dot_type_index(weight_type)];  // null for most types
   // Chunks of 16 rows: 35 KB of Q8_0 at 2048 columns, large enough to keep the prefetchers
   // streaming, small enough to rebalance when a thread is descheduled.
   pool.parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) y[r] = dot(cols, wbytes + static_cast<size_t>(r) * wrow_bytes, x_prepared);
+    gemv_rows(dot, dot2, wbytes, wrow_bytes, cols, x_prepared, r0, r1, y);
   });
 }
 
@@ -304,7 +319,8 @@ void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t co
       const auto* wbytes = static_cast<const uint8_t*>(part.w);
       const int64_t r0 = (c - first_chunk[i]) * chunk_rows;
       const int64_t r1 = std::min(part.rows, r0 + chunk_rows);
-      for (int64_t r = r0; r < r1; ++r) part.y[r] = dot(cols, wbytes + static_cast<size_t>(r) * wrow_bytes, part.x_prepared);
+      gemv_rows(dot, tab.dot2[detail::dot_type_index(part.type)], wbytes, wrow_bytes, cols, part.x_prepared, r0, r1,
+                part.y);
     }
   });
 }

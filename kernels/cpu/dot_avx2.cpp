@@ -211,6 +211,7 @@ const KernelTable& avx2_table() {
       nullptr,
       nullptr,
       nullptr,
+      {},
   };
   return table;
 }

@@ -274,60 +274,88 @@ RAGENT_AVX512 inline __m512i spread16_idx(int lo, int hi) {
   return _mm512_mask_set1_epi16(_mm512_set1_epi16(static_cast<int16_t>(lo)), 0xffff0000u, static_cast<int16_t>(hi));
 }
 
-// Q4_K and Q5_K share the loop; the fifth bit is added when kFifthBit.
-template <bool kFifthBit, class Block>
-RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
-  const auto* wb = static_cast<const Block*>(w);
+// Q4_K and Q5_K share the loop; the fifth bit is added when kFifthBit. kRows weight rows
+// (row r at w + r * row_bytes) against one activation row: the activation loads, the larger
+// share of the loop's loads, are made once for all of them.
+template <bool kFifthBit, class Block, int kRows>
+RAGENT_AVX512 void dot_q45_k_rows(int64_t n, const void* w, size_t row_bytes, const void* x, float* out) {
   const auto* xb = static_cast<const BlockQ8K*>(x);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  __m512 acc = _mm512_setzero_ps();
-  __m256 min_acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const Block& blk = wb[b];
-    const BlockQ8K& xq = xb[b];
-    prefetch_block(wb + b);
-    uint64_t sc8, m8;
-    unpack_k_scales8(blk.scales, sc8, m8);
-    // Σ_j m_j (bsum_2j + bsum_2j+1): each min paired with two 16-value sums.
-    const __m128i m_bytes = _mm_cvtsi64_si128(static_cast<long long>(m8));
-    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
-    const __m256i mins = _mm256_madd_epi16(m16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.bsums)));
-    min_acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_to_float(blk.dmin) * xq.d), min_acc);
-    __m512i qh2;
-    if constexpr (kFifthBit) {
-      qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-          reinterpret_cast<const BlockQ5_K&>(blk).qh)));
-    }
-    // Scales as 16-bit lanes, 16 lanes (32 values) per sub-block: vpmaddubsw gives 16-bit sums
-    // of value pairs (|15 * 127 * 2| fits), and vpmaddwd against the scales both widens them to
-    // 32 bits and applies the sub-block scale, where dpbusd would need a 32-bit multiply after.
-    const __m512i sc16_all = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
-    __m512i sumi = _mm512_setzero_si512();
-    for (int half = 0; half < 2; ++half) {  // chunks 2*half and 2*half+1: sub-blocks 4*half..4*half+3
-      const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * half);
-      __m512i lo = _mm512_and_si512(raw, low4);                         // sub-blocks 4h, 4h+2
-      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);   // sub-blocks 4h+1, 4h+3
-      const int j0 = 4 * half;
-      if constexpr (kFifthBit) {
-        const __m512i sixteen = _mm512_set1_epi8(16);
-        const __m512i bit_lo = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << j0)),
-                                                  _mm256_set1_epi8(static_cast<char>(1 << (j0 + 2))), 1);
-        const __m512i bit_hi = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (j0 + 1))),
-                                                  _mm256_set1_epi8(static_cast<char>(1 << (j0 + 3))), 1);
-        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh2, bit_lo), lo, sixteen);
-        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh2, bit_hi), hi, sixteen);
-      }
-      const int8_t* a = xq.qs + 128 * half;
-      const __m512i p_lo = _mm512_maddubs_epi16(lo, load_2x256(a, a + 64));
-      const __m512i p_hi = _mm512_maddubs_epi16(hi, load_2x256(a + 32, a + 96));
-      const __m512i s_lo = _mm512_permutexvar_epi16(spread16_idx(j0, j0 + 2), sc16_all);
-      const __m512i s_hi = _mm512_permutexvar_epi16(spread16_idx(j0 + 1, j0 + 3), sc16_all);
-      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(p_lo, s_lo), _mm512_madd_epi16(p_hi, s_hi)));
-    }
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_to_float(blk.d) * xq.d), acc);
+  __m512 acc[kRows];
+  __m256 min_acc[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    min_acc[r] = _mm256_setzero_ps();
   }
-  const __m512 min_wide = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(min_acc), 0));
-  return _mm512_reduce_add_ps(_mm512_sub_ps(acc, min_wide));
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const BlockQ8K& xq = xb[b];
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.bsums));
+    __m512i act[2][2];  // [half][lo/hi]: the activations each nibble plane multiplies
+    for (int half = 0; half < 2; ++half) {
+      const int8_t* a = xq.qs + 128 * half;
+      act[half][0] = load_2x256(a, a + 64);
+      act[half][1] = load_2x256(a + 32, a + 96);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const Block& blk = reinterpret_cast<const Block*>(static_cast<const char*>(w) + static_cast<size_t>(r) * row_bytes)[b];
+      prefetch_block(&blk);
+      uint64_t sc8, m8;
+      unpack_k_scales8(blk.scales, sc8, m8);
+      // Σ_j m_j (bsum_2j + bsum_2j+1): each min paired with two 16-value sums.
+      const __m128i m_bytes = _mm_cvtsi64_si128(static_cast<long long>(m8));
+      const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
+      const __m256i mins = _mm256_madd_epi16(m16, bsums);
+      min_acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_to_float(blk.dmin) * xq.d), min_acc[r]);
+      __m512i qh2;
+      if constexpr (kFifthBit) {
+        qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+            reinterpret_cast<const BlockQ5_K&>(blk).qh)));
+      }
+      // Scales as 16-bit lanes, 16 lanes (32 values) per sub-block: vpmaddubsw gives 16-bit
+      // sums of value pairs (|15 * 127 * 2| fits), and vpmaddwd against the scales both widens
+      // them to 32 bits and applies the sub-block scale, where dpbusd would need a 32-bit
+      // multiply after.
+      const __m512i sc16_all = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
+      __m512i sumi = _mm512_setzero_si512();
+      for (int half = 0; half < 2; ++half) {  // chunks 2*half and 2*half+1: sub-blocks 4*half..4*half+3
+        const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * half);
+        __m512i lo = _mm512_and_si512(raw, low4);                         // sub-blocks 4h, 4h+2
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);   // sub-blocks 4h+1, 4h+3
+        const int j0 = 4 * half;
+        if constexpr (kFifthBit) {
+          const __m512i sixteen = _mm512_set1_epi8(16);
+          const __m512i bit_lo = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << j0)),
+                                                    _mm256_set1_epi8(static_cast<char>(1 << (j0 + 2))), 1);
+          const __m512i bit_hi = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << (j0 + 1))),
+                                                    _mm256_set1_epi8(static_cast<char>(1 << (j0 + 3))), 1);
+          lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh2, bit_lo), lo, sixteen);
+          hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh2, bit_hi), hi, sixteen);
+        }
+        const __m512i p_lo = _mm512_maddubs_epi16(lo, act[half][0]);
+        const __m512i p_hi = _mm512_maddubs_epi16(hi, act[half][1]);
+        const __m512i s_lo = _mm512_permutexvar_epi16(spread16_idx(j0, j0 + 2), sc16_all);
+        const __m512i s_hi = _mm512_permutexvar_epi16(spread16_idx(j0 + 1, j0 + 3), sc16_all);
+        sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_madd_epi16(p_lo, s_lo), _mm512_madd_epi16(p_hi, s_hi)));
+      }
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_to_float(blk.d) * xq.d), acc[r]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    const __m512 min_wide = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(min_acc[r]), 0));
+    out[r] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[r], min_wide));
+  }
+}
+
+template <bool kFifthBit, class Block>
+RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
+  float out;
+  dot_q45_k_rows<kFifthBit, Block, 1>(n, w, 0, x, &out);
+  return out;
+}
+
+template <bool kFifthBit, class Block>
+RAGENT_AVX512 void dot2_q45_k(int64_t n, const void* w, size_t row_bytes, const void* x, float* out) {
+  dot_q45_k_rows<kFifthBit, Block, 2>(n, w, row_bytes, x, out);
 }
 
 RAGENT_AVX512 float dot_q6_k(int64_t n, const void* w, const void* x) {
@@ -826,6 +854,7 @@ const KernelTable& avx512_table() {
       pack_activations,
       q8_0_tile,
       q4_k_tile,
+      {nullptr, nullptr, nullptr, nullptr, nullptr, dot2_q45_k<false, BlockQ4_K>, dot2_q45_k<true, BlockQ5_K>, nullptr},
   };
   return table;
 }

@@ -11,6 +11,8 @@ namespace ragent::kernels::detail {
 
 // Σ w·x over cols values of one weight row and one prepared activation row.
 using VecDotFn = float (*)(int64_t cols, const void* w_row, const void* x_prepared);
+// Two consecutive rows (the second at w_row + row_bytes) against one activation row: out[0..2).
+using VecDot2Fn = void (*)(int64_t cols, const void* w_row, size_t row_bytes, const void* x_prepared, float* out);
 
 // Dense index of the weight types with a dot product.
 enum DotType : int { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K, kDotTypes };
@@ -104,6 +106,7 @@ struct KernelTable {
   PackFn pack;                // null: the portable packing
   Q8DirectTileFn q8_0_tile;   // null: Q8_0 goes through decode + tile
   Q8DirectTileFn q4_k_tile;   // null: Q4_K likewise
+  VecDot2Fn dot2[kDotTypes];  // null: gemv takes one row at a time
 };
 
 void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);

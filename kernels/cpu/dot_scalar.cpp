@@ -250,6 +250,7 @@ const KernelTable& scalar_table() {
       nullptr,
       nullptr,
       nullptr,
+      {},
   };
   return table;
 }
