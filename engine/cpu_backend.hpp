@@ -35,9 +35,10 @@ class CpuBackend final : public Backend {
   void forward_batch(std::span<ForwardItem> items) override;
   void embed(const int32_t* tokens, int n_tokens, const EmbeddingOptions& options, float* out) override;
 
-  struct LayerVectors;
-  struct Workspace;
-  struct Segment;
+  // Defined in cpu_backend.cpp; public only so that its helpers there can name them.
+  struct LayerVectors;  // a layer's norm weights and biases as f32
+  struct Workspace;     // activation buffers reused by every pass
+  struct Segment;       // one sequence's rows within a pass
 
  private:
   // Embeds the tokens of every segment (n in all) and runs every layer over them: returns the
