@@ -210,11 +210,7 @@ void attend_heads(const AttentionCall& a, int64_t h_begin, int64_t h_end) {
           const float new_max = std::max(running_max[state], block_max);
           const float rescale = std::exp(running_max[state] - new_max);  // 0 for the first block
           float* acc = a.out + t * q_dim + h * s.head_dim;
-          float block_sum = 0.0f;
-          for (int64_t j = 0; j < m; ++j) {
-            scores[sz(j)] = std::exp(scores[sz(j)] - new_max);  // exp(-inf) = 0 for masked keys
-            block_sum += scores[sz(j)];
-          }
+          const float block_sum = kernels::exp_shifted_f32(scores.data(), m, new_max);  // masked keys: 0
           denominator[state] = denominator[state] * rescale + block_sum;
           if (rescale != 1.0f) {
             for (int64_t d = 0; d < s.head_dim; ++d) acc[d] *= rescale;

@@ -53,6 +53,15 @@ void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t 
   }
 }
 
+float exp_shifted_portable(float* x, int64_t n, float shift) {
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    x[j] = std::exp(x[j] - shift);
+    sum += x[j];
+  }
+  return sum;
+}
+
 // Packs one f32 activation row into pairs for the tiled GEMM (see PackedPair).
 void pack_activations_portable(const float* x, int64_t cols, int offset, PackedPair* out) {
   const int64_t nblocks = cols / kQK8_0;
@@ -292,6 +301,8 @@ void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int
 void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t, Isa isa) {
   table_for(isa).transpose(rows, n, dim, stride, keys_t);
 }
+
+float exp_shifted_f32(float* x, int64_t n, float shift, Isa isa) { return table_for(isa).exp_shifted(x, n, shift); }
 
 void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores,
                         Isa isa) {

@@ -74,6 +74,10 @@ void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t 
                         Isa isa = default_isa());
 void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,
                          Isa isa = default_isa());
+// The softmax numerators: x[j] = exp(x[j] - shift) for j < n (x[j] = -inf gives 0), returning
+// their sum. Within a few ulp of std::exp (AVX-512: a degree-7 polynomial after reduction by
+// ln 2; other levels call std::exp).
+float exp_shifted_f32(float* x, int64_t n, float shift, Isa isa = default_isa());
 
 // One matrix of a gemv_parts call: y[r] = vec_dot(row r of w, x_prepared) for r < rows, where
 // x_prepared comes from quantize_activations(type, ...).

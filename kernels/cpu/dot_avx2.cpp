@@ -212,6 +212,7 @@ const KernelTable& avx2_table() {
       nullptr,
       nullptr,
       {},
+      exp_shifted_portable,
   };
   return table;
 }

@@ -807,6 +807,38 @@ RAGENT_AVX512 void transpose_rows(const float* rows, int64_t n, int64_t dim, int
   }
 }
 
+// exp(v) for 16 lanes: v = k ln2 + r with |r| <= ln2 / 2 (ln2 split in two for exactness),
+// e^r by its Taylor polynomial to degree 7 (relative error < 2e-7 on that range), then 2^k
+// by vscalefps, which also gives 0 far below the range (v is clamped first so -inf gives 0).
+RAGENT_AVX512 inline __m512 exp16(__m512 v) {
+  v = _mm512_max_ps(v, _mm512_set1_ps(-104.0f));
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), v);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, k);
+}
+
+RAGENT_AVX512 float exp_shifted(float* x, int64_t n, float shift) {
+  const __m512 s = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = j + 16 <= n ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), s));
+    _mm512_mask_storeu_ps(x + j, m, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
 // Four 16-key strips at a time: a 64-key block is one pass over the dimensions, each q[d]
 // broadcast once for 64 multiply-adds.
 RAGENT_AVX512 void dot_transposed(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale,
@@ -855,6 +887,7 @@ const KernelTable& avx512_table() {
       q8_0_tile,
       q4_k_tile,
       {nullptr, nullptr, nullptr, nullptr, nullptr, dot2_q45_k<false, BlockQ4_K>, dot2_q45_k<true, BlockQ5_K>, nullptr},
+      exp_shifted,
   };
   return table;
 }

@@ -94,6 +94,9 @@ using Q8DirectTileFn = void (*)(const uint8_t* w, size_t row_bytes, int n_rows, 
 // for the tiled GEMM; every ISA's packing gives the same bytes (quantize_block_q8's rounding).
 using PackFn = void (*)(const float* x, int64_t cols, int offset, PackedPair* out);
 
+// x[j] = exp(x[j] - shift) for j < n (-inf gives 0); returns their sum.
+using ExpShiftedFn = float (*)(float* x, int64_t n, float shift);
+
 struct KernelTable {
   Isa isa;
   VecDotFn dot[kDotTypes];
@@ -107,7 +110,10 @@ struct KernelTable {
   Q8DirectTileFn q8_0_tile;   // null: Q8_0 goes through decode + tile
   Q8DirectTileFn q4_k_tile;   // null: Q4_K likewise
   VecDot2Fn dot2[kDotTypes];  // null: gemv takes one row at a time
+  ExpShiftedFn exp_shifted;
 };
+
+float exp_shifted_portable(float* x, int64_t n, float shift);
 
 void transpose_rows_portable(const float* rows, int64_t n, int64_t dim, int64_t stride, float* keys_t);
 void pack_activations_portable(const float* x, int64_t cols, int offset, PackedPair* out);

@@ -251,6 +251,7 @@ const KernelTable& scalar_table() {
       nullptr,
       nullptr,
       {},
+      exp_shifted_portable,
   };
   return table;
 }

@@ -361,6 +361,30 @@ TEST(Gemm, LargeBatchMatchesGemvPerRow) {
   check_gemm(t, 64, 2048, 64, 2, default_isa(), 0);
 }
 
+TEST(AttentionRows, ExpShiftedMatchesStdExpAndMasksInfinity) {
+  std::mt19937 rng(440);
+  std::uniform_real_distribution<float> dist(-110.0f, 5.0f);
+  for (Isa isa : kIsas) {
+    std::vector<float> x(53);
+    for (float& v : x) v = dist(rng);
+    x[3] = -INFINITY;
+    x[17] = 0.0f;
+    const float shift = 2.5f;
+    std::vector<float> expected(x.size());
+    double expected_sum = 0;
+    for (size_t j = 0; j < x.size(); ++j) {
+      expected[j] = std::exp(x[j] - shift);
+      expected_sum += expected[j];
+    }
+    const float sum = exp_shifted_f32(x.data(), static_cast<int64_t>(x.size()), shift, isa);
+    EXPECT_EQ(x[3], 0.0f) << isa_name(isa);
+    for (size_t j = 0; j < x.size(); ++j) {
+      EXPECT_NEAR(x[j], expected[j], 1e-6 * expected[j] + 1e-38f) << isa_name(isa) << " j " << j;
+    }
+    EXPECT_NEAR(sum, expected_sum, 1e-6 * expected_sum) << isa_name(isa);
+  }
+}
+
 TEST(Gemm, FloatWeightsRaggedTilesAndColumns) {
   // Float weights take the 4 x 4 register tile: row, activation and column counts that leave
   // partial tiles and a partial last vector (cols % 16 != 0), more than one 64-activation block.
