@@ -12,7 +12,8 @@
 #   pp128       ragent bench -p 128 -n 1 -b 512 -r 1 | llama-bench -p 128 -b 512
 #   pp512       ragent bench -p 512 -n 1 -b 512 -r 1 | llama-bench -p 512 -b 512
 #               (llama-bench runs pp128, pp512 and tg64 in one process: -p 128,512 -n 64)
-#   tg64 @4096  decode 64 tokens after a 4096-token prompt, under /usr/bin/time -v (peak RSS)
+#   tg64 @4096  decode 64 tokens after a 4096-token prompt; its peak RSS (/usr/bin/time %M, as
+#               time -v's "Maximum resident set size") is the 4K-context RSS of both sides
 #               ragent bench -p 4096 -n 64 -b 512 -r 1 (its pp is the 4K prefill)
 #               | llama-bench -p 0 -n 64 -d 4096 -b 512 -r 1 (depth prefill not timed)
 #   8 x 512     aggregate throughput of 8 sequences with their own 512-token prompts
@@ -39,6 +40,9 @@
 #   WORK             model files (default /tmp/ragent-peer/files)
 #   OUT              raw outputs (default WORK/speed-<UTC time>); bench/peer/speed.py OUT
 #                    prints the table again, also from an interrupted run
+#
+# Every process runs under /usr/bin/time; the CPU that other processes used meanwhile is
+# recorded and shown per cell (the machine is assumed idle; this says when it was not).
 #
 # Page cache: both runtimes must see the same one (bench/README.md: a file read back from disk
 # is cached in 2 MiB folios and mapped with huge pages). As root the caches are dropped once and
@@ -122,16 +126,21 @@ for m in "${models[@]}"; do cat "$m" >/dev/null; done
 } >"$out/meta.txt"
 echo "speed: raw outputs in $out" >&2
 
-# One measurement: NAME RUNTIME COMMAND...; stdout to NAME.out, stderr to NAME.err.
+# One measurement: NAME COMMAND...; stdout to NAME.out, stderr to NAME.err, and under
+# /usr/bin/time: NAME.time = "wall user sys maxrss_kb" of the process. NAME.cpu = the whole
+# machine's busy CPU ticks (/proc/stat: user nice system irq softirq) before and after, tick
+# rate, cores: speed.py subtracts the process's own CPU time and reports what others used.
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 run() {
-  local name="$1"; shift
-  if ! "$@" >"$out/$name.out" 2>"$out/$name.err"; then
+  local name="$1" before; shift
+  before="$(busy)"
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$out/$name.time" "$@" >"$out/$name.out" 2>"$out/$name.err"; then
     echo "speed: FAILED $name: $*" >&2
     tail -n 3 "$out/$name.err" | sed 's/^/    /' >&2
   fi
+  echo "$before $(busy) $(getconf CLK_TCK) $(nproc)" >"$out/$name.cpu"
   echo "$*" >"$out/$name.cmd"
 }
-timed() { /usr/bin/time -v -o "$out/$1.time" "${@:2}"; }
 
 ragent_cell() {  # CELL MODEL THREADS REP PREFIX
   local cell="$1" m="$2" t="$3" p="$5" r=(bench -m "$2" -t "$3" -r 1 -b 512 --json)
@@ -140,7 +149,7 @@ ragent_cell() {  # CELL MODEL THREADS REP PREFIX
       run "$p-ragent-tg64" "$build/ragent" "${r[@]}" -p 1 -n 64
       run "$p-ragent-pp128" "$build/ragent" "${r[@]}" -p 128 -n 1
       run "$p-ragent-pp512" "$build/ragent" "${r[@]}" -p 512 -n 1 ;;
-    depth) run "$p-ragent-depth" timed "$p-ragent-depth" "$build/ragent" "${r[@]}" -p 4096 -n 64 ;;
+    depth) run "$p-ragent-depth" "$build/ragent" "${r[@]}" -p 4096 -n 64 ;;
     parallel) run "$p-ragent-par8" "$build/ragent" "${r[@]}" -p 512 -n 32 --parallel 8 ;;
   esac
 }
@@ -148,7 +157,7 @@ llama_cell() {  # CELL MODEL THREADS REP PREFIX
   local cell="$1" m="$2" t="$3" p="$5" l=(-m "$2" -t "$3" -r 1 -b 512 -o json)
   case "$cell" in
     short) run "$p-llama-short" "$llama_bin/llama-bench" "${l[@]}" -p 128,512 -n 64 ;;
-    depth) run "$p-llama-depth" timed "$p-llama-depth" "$llama_bin/llama-bench" "${l[@]}" -p 0 -n 64 -d 4096 ;;
+    depth) run "$p-llama-depth" "$llama_bin/llama-bench" "${l[@]}" -p 0 -n 64 -d 4096 ;;
     parallel) run "$p-llama-par8" "$llama_bin/llama-batched-bench" -m "$m" -t "$t" -npp 512 -ntg 32 -npl 8 \
                 -c 4352 -b 2048 -ub 512 --output-format jsonl ;;
   esac
