@@ -1,13 +1,14 @@
 #!/usr/bin/python3
-"""The table of bench/peer/speed.sh from its raw outputs: /usr/bin/python3 speed.py OUT
+"""The table of bench/peer/speed.sh from its raw outputs: /usr/bin/python3 speed.py OUT [OUT...]
 
 Reads OUT/<file>-t<threads>-r<rep>-<ragent|llama>-<cell>.out (ragent bench --json lines,
-llama-bench -o json, llama-batched-bench jsonl) and the /usr/bin/time -v files beside them;
+llama-bench -o json, llama-batched-bench jsonl) and the /usr/bin/time files beside them;
 prints per file, thread count and cell the median over repetitions with min-max, the ratio
 ours / llama.cpp, the decode roofline share of both sides (our bandwidth and weight bytes per
 token from the same repetition), and the most CPU other processes used during one of the
-row's measurements (from the .cpu and .time files, when the run wrote them). Works on an interrupted run: cells without data are left
-out, and the n column says how many repetitions each side has.
+row's measurements (from the .cpu and .time files, when the run wrote them). Several OUT
+folders (runs of different CELLS or THREADS) make one table. Works on an interrupted run:
+cells without data are left out, and the n column says how many repetitions each side has.
 """
 import json
 import os
@@ -88,12 +89,12 @@ def others_cpu(stem):
     return max(0.0, ((after - before) / hz - cpu_s) / (wall_s * cores))
 
 
-def collect(out):
+def collect(outs):
     # values[(file, t)][row][side] -> {rep: value}; roof[(file, t, rep, which)] -> tokens/s
     values = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
     others = defaultdict(lambda: defaultdict(list))  # [(file, t)][row] -> shares of all processes
     roof = {}
-    for name in sorted(os.listdir(out)):
+    for out, name in sorted((out, name) for out in outs for name in os.listdir(out)):
         m = NAME.match(name)
         if not m:
             continue
@@ -168,15 +169,16 @@ def roofline_share(reps, key, which, roof):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    out = sys.argv[1]
-    values, others, roof = collect(out)
-    meta = os.path.join(out, "meta.txt")
-    if os.path.exists(meta):
-        with open(meta) as f:
-            print(f.read().rstrip())
-        print()
+    outs = sys.argv[1:]
+    values, others, roof = collect(outs)
+    for out in outs:
+        meta = os.path.join(out, "meta.txt")
+        if os.path.exists(meta):
+            with open(meta) as f:
+                print(f.read().rstrip())
+            print()
     print("median (min–max) over repetitions; tokens/s unless stated; ratio = ragent / llama.cpp;")
     print("roof = decode tokens/s ÷ (read bandwidth ÷ weight bytes per token), both from ragent bench in the same rep;")
     print("others = the most CPU that other processes took during any one measurement of the row (share of all cores)")
