@@ -278,6 +278,15 @@ void gemv_rows(detail::VecDotFn dot, detail::VecDot2Fn dot2, const uint8_t* w, s
   for (; r < r1; ++r) y[r] = dot(cols, w + static_cast<size_t>(r) * row_bytes, x);
 }
 
+// Rows per work item of a GEMV: about 8 items per thread, between 16 and 128 rows. A thread
+// moving to a new item loses its prefetch run (the lines it fetched ahead belong to the next
+// item, which the other thread may take), so items must be long; some must remain to
+// rebalance when a thread is descheduled.
+int64_t gemv_chunk_rows(int64_t rows, int threads) {
+  const int64_t per_item = rows / (8 * static_cast<int64_t>(threads));
+  return std::clamp<int64_t>(per_item / 16 * 16, 16, 128);
+}
+
 }  // namespace
 
 void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
@@ -286,9 +295,7 @@ void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, 
   const size_t wrow_bytes = row_bytes(weight_type, cols);
   const auto* wbytes = static_cast<const uint8_t*>(w);
   const detail::VecDot2Fn dot2 = table_for(isa).dot2[detail::dot_type_index(weight_type)];  // null for most types
-  // Chunks of 16 rows: 35 KB of Q8_0 at 2048 columns, large enough to keep the prefetchers
-  // streaming, small enough to rebalance when a thread is descheduled.
-  pool.parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+  pool.parallel_for(rows, gemv_chunk_rows(rows, pool.size()), [&](int64_t r0, int64_t r1) {
     gemv_rows(dot, dot2, wbytes, wrow_bytes, cols, x_prepared, r0, r1, y);
   });
 }
@@ -317,7 +324,9 @@ void gemv_parts(ThreadPool& pool, const GemvPart* parts, int n_parts, int64_t co
   }
   const KernelTable& tab = table_for(isa);
   // Chunk index ranges per part: part i owns chunks [first_chunk[i], first_chunk[i + 1]).
-  constexpr int64_t chunk_rows = 16;  // as gemv
+  int64_t total_rows = 0;
+  for (int i = 0; i < n_parts; ++i) total_rows += parts[i].rows;
+  const int64_t chunk_rows = gemv_chunk_rows(total_rows, pool.size());
   int64_t first_chunk[kMaxParts + 1] = {0};
   for (int i = 0; i < n_parts; ++i) first_chunk[i + 1] = first_chunk[i] + (parts[i].rows + chunk_rows - 1) / chunk_rows;
   pool.parallel_for(first_chunk[n_parts], 1, [&](int64_t c0, int64_t c1) {
