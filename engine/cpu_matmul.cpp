@@ -32,24 +32,17 @@ kernels::QuantType compute_type(const TensorView& w) {
 }
 
 void matmul(kernels::ThreadPool& pool, const TensorView& w, const float* x, int64_t batch, float* y) {
-  require_matrix(w);
-  const kernels::QuantType type = compute_type(w);
-  const int64_t rows = w.shape[0];
-  const int64_t cols = w.shape[1];
   if (batch == 1) {
-    // Per-thread scratch for the prepared activation row: grows to the largest row, then reused.
-    thread_local std::vector<std::byte> prepared;
-    const size_t bytes = kernels::activation_row_bytes(type, cols);
-    if (prepared.size() < bytes) prepared.resize(bytes);
-    kernels::quantize_activations(type, x, prepared.data(), cols);
-    kernels::gemv(pool, type, w.data, rows, cols, prepared.data(), y);
+    const MatmulOut out{&w, y};
+    matmul_shared(pool, {&out, 1}, x, 1);  // GEMV on the activation row quantized once
     return;
   }
-  kernels::gemm(pool, type, w.data, rows, cols, x, batch, y);
+  require_matrix(w);
+  kernels::gemm(pool, compute_type(w), w.data, w.shape[0], w.shape[1], x, batch, y);
 }
 
 void matmul_shared(kernels::ThreadPool& pool, std::span<const MatmulOut> outs, const float* x, int64_t batch) {
-  if (batch != 1 || outs.size() == 1) {
+  if (batch != 1) {
     for (const MatmulOut& o : outs) matmul(pool, *o.w, x, batch, o.y);
     return;
   }

@@ -53,17 +53,18 @@ KvCacheConfig KvCacheConfig::for_model(const ModelConfig& model, uint64_t budget
 
 void BlockPool::AlignedFree::operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{kRegionAlignBytes}); }
 
-BlockPool::BlockPool(const KvCacheConfig& config) : block_tokens_(config.block_tokens), type_(config.type) {
-  if (block_tokens_ < 1 || block_tokens_ > kMaxBlockTokens) {
+std::vector<BlockPool::Layer> BlockPool::lay_out(const KvCacheConfig& config, size_t& block_bytes) {
+  if (config.block_tokens < 1 || config.block_tokens > kMaxBlockTokens) {
     throw EngineError("KV cache: block_tokens must be in [1, " + std::to_string(kMaxBlockTokens) + "], got " +
-                      std::to_string(block_tokens_));
+                      std::to_string(config.block_tokens));
   }
   if (config.layer_kv_width.empty()) throw EngineError("KV cache: layer_kv_width is empty (no layers)");
-  if (type_ != GgmlType::F16 && type_ != GgmlType::F32 && type_ != GgmlType::Q8_0) {
-    throw EngineError("KV cache: type " + std::to_string(static_cast<uint32_t>(type_)) +
+  if (config.type != GgmlType::F16 && config.type != GgmlType::F32 && config.type != GgmlType::Q8_0) {
+    throw EngineError("KV cache: type " + std::to_string(static_cast<uint32_t>(config.type)) +
                       " is not supported (F16, F32 or Q8_0)");
   }
-  const auto traits = *ggml_type_traits(static_cast<uint32_t>(type_));
+  const auto traits = *ggml_type_traits(static_cast<uint32_t>(config.type));
+  std::vector<Layer> layers;
   size_t offset = 0;
   for (size_t i = 0; i < config.layer_kv_width.size(); ++i) {
     int64_t width = config.layer_kv_width[i];
@@ -77,13 +78,24 @@ BlockPool::BlockPool(const KvCacheConfig& config) : block_tokens_(config.block_t
     }
     Layer layer;
     layer.row_bytes = static_cast<size_t>(width / traits.block_size) * traits.block_bytes;
-    size_t region_bytes = round_up(layer.row_bytes * static_cast<size_t>(block_tokens_), kRegionAlignBytes);
+    size_t region_bytes = round_up(layer.row_bytes * static_cast<size_t>(config.block_tokens), kRegionAlignBytes);
     layer.k_offset = offset;
     layer.v_offset = offset + region_bytes;
     offset += 2 * region_bytes;
-    layers_.push_back(layer);
+    layers.push_back(layer);
   }
-  block_bytes_ = offset;
+  block_bytes = offset;
+  return layers;
+}
+
+size_t BlockPool::block_bytes_for(const KvCacheConfig& config) {
+  size_t block_bytes = 0;
+  lay_out(config, block_bytes);
+  return block_bytes;
+}
+
+BlockPool::BlockPool(const KvCacheConfig& config) : block_tokens_(config.block_tokens), type_(config.type) {
+  layers_ = lay_out(config, block_bytes_);
   if (block_bytes_ == 0) throw EngineError("KV cache: no layer keeps K/V (every layer_kv_width is 0)");
   uint64_t count = config.budget_bytes / block_bytes_;
   if (count == 0) {

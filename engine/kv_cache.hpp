@@ -73,6 +73,10 @@ class BlockPool {
   // block size) or the budget is smaller than one block.
   explicit BlockPool(const KvCacheConfig& config);
 
+  // The bytes one block of `config` takes (what budget_bytes is divided by), without
+  // allocating anything. Throws as the constructor does for an invalid config.
+  static size_t block_bytes_for(const KvCacheConfig& config);
+
   int32_t block_count() const { return block_count_; }
   int32_t block_tokens() const { return block_tokens_; }
   size_t block_bytes() const { return block_bytes_; }
@@ -99,6 +103,8 @@ class BlockPool {
     void operator()(std::byte* p) const;
   };
   std::byte* region(BlockId block, size_t layer, bool v) const;
+  // Validates `config` and places each layer's K and V regions within a block.
+  static std::vector<Layer> lay_out(const KvCacheConfig& config, size_t& block_bytes);
 
   int32_t block_tokens_;
   GgmlType type_;

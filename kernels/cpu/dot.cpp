@@ -291,13 +291,8 @@ int64_t gemv_chunk_rows(int64_t rows, int threads) {
 
 void gemv(ThreadPool& pool, QuantType weight_type, const void* w, int64_t rows, int64_t cols,
           const void* x_prepared, float* y, Isa isa) {
-  const detail::VecDotFn dot = table_for(isa).dot[detail::dot_type_index(weight_type)];
-  const size_t wrow_bytes = row_bytes(weight_type, cols);
-  const auto* wbytes = static_cast<const uint8_t*>(w);
-  const detail::VecDot2Fn dot2 = table_for(isa).dot2[detail::dot_type_index(weight_type)];  // null for most types
-  pool.parallel_for(rows, gemv_chunk_rows(rows, pool.size()), [&](int64_t r0, int64_t r1) {
-    gemv_rows(dot, dot2, wbytes, wrow_bytes, cols, x_prepared, r0, r1, y);
-  });
+  const GemvPart part{weight_type, w, rows, x_prepared, y};
+  gemv_parts(pool, &part, 1, cols, isa);
 }
 
 void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int64_t dim, int64_t stride, float* acc,

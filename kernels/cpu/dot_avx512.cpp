@@ -430,17 +430,22 @@ RAGENT_AVX512 void decode_q4_0_pairs(const void* w_row, int64_t cols, int64_t p0
 }
 
 // Q4_K chunk c of a super-block: low nibbles are sub-block 2c, high nibbles sub-block 2c+1.
+// Pair c (0-3) of a Q4_K super-block as 64 levels 0-15: the low nibbles of its 32 quant
+// bytes (sub-block 2c), then the high nibbles (sub-block 2c + 1).
+RAGENT_AVX512 inline __m512i q4_k_pair_quants(const BlockQ4_K& blk, int c) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, low4)),
+                            _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), 1);
+}
+
 RAGENT_AVX512 void decode_q4_k_pairs(const void* w_row, int64_t, int64_t p0, int64_t p1, DecodedPair* out) {
   const auto* wb = static_cast<const BlockQ4_K*>(w_row);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   for (int64_t p = p0; p < p1; ++p) {
     const BlockQ4_K& blk = wb[p / 4];
     const int c = static_cast<int>(p % 4);
     DecodedPair& d = out[p - p0];
-    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
-    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, low4)),
-                                         _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), 1);
-    _mm512_storeu_si512(d.q, q);
+    _mm512_storeu_si512(d.q, q4_k_pair_quants(blk, c));
     uint64_t sc8, m8;
     unpack_k_scales8(blk.scales, sc8, m8);
     const float dd = half_to_float(blk.d), dm = half_to_float(blk.dmin);
@@ -698,7 +703,6 @@ void q8_0_tile(const uint8_t* w, size_t row_bytes, int n_rows, int64_t cols, int
 // per super-block.
 RAGENT_AVX512 void interleave_q4_k(const uint8_t* w, size_t row_bytes, int n_rows, int64_t p0, int64_t p1,
                                    Granule16* out) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   uint64_t sc8[kTileRows] = {}, m8[kTileRows] = {};
   float dd[kTileRows] = {}, dm[kTileRows] = {};
   alignas(64) float dw[2][kTileRows] = {}, mw[2][kTileRows] = {};
@@ -712,9 +716,7 @@ RAGENT_AVX512 void interleave_q4_k(const uint8_t* w, size_t row_bytes, int n_row
         continue;
       }
       const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * row_bytes)[sb];
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
-      v[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, low4)),
-                                _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), 1);
+      v[r] = q4_k_pair_quants(blk, c);
       if (p == p0 || c == 0) {
         unpack_k_scales8(blk.scales, sc8[r], m8[r]);
         dd[r] = half_to_float(blk.d);

@@ -175,11 +175,7 @@ engine::KvCache bench_kv_cache(const engine::ModelConfig& config, int sequences,
   constexpr int32_t kBlockTokens = 16;
   const int64_t blocks = static_cast<int64_t>(sequences) * (tokens / kBlockTokens + 1);
   auto kv_config = engine::KvCacheConfig::for_model(config, 0, engine::GgmlType::F16, kBlockTokens);
-  uint64_t block_bytes = 0;  // K and V regions of every layer, each rounded up to 64 bytes as the pool lays them out
-  for (int64_t width : kv_config.layer_kv_width) {
-    block_bytes += 2 * ((static_cast<uint64_t>(width) * 2 * kBlockTokens + 63) / 64 * 64);
-  }
-  kv_config.budget_bytes = static_cast<uint64_t>(blocks) * block_bytes;
+  kv_config.budget_bytes = static_cast<uint64_t>(blocks) * engine::BlockPool::block_bytes_for(kv_config);
   return engine::KvCache(kv_config);
 }
 
