@@ -1,7 +1,7 @@
 // GEMV and small-batch GEMM throughput of the CPU kernels, next to the memory read bandwidth
 // measured in the same run (the decode roofline).
 //
-//   build/kernels_bench [seconds_per_measurement]      (RAGENT_ISA caps the level)
+//   build/kernels_bench [seconds_per_measurement] [TYPE,TYPE...]   (RAGENT_ISA caps the level)
 //
 // GEMV streams a rows x cols = 2048 x 8192 weight matrix; enough copies are cycled through that
 // every call reads from DRAM, not from the (large) last-level cache. GEMM runs the same shape
@@ -16,6 +16,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/cpu/dot.hpp"
@@ -61,6 +62,17 @@ double time_per_call(double seconds, Fn&& fn) {
   return best;
 }
 
+bool listed(const char* list, std::string_view name) {
+  std::string_view rest(list);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    if (rest.substr(0, comma) == name) return true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,7 +111,9 @@ int main(int argc, char** argv) {
   std::printf("%-5s %6s | %8s | %12s %5s | %12s %5s | %64s\n", "", "", "1t, L2", "", "", "", "", "GEMM: GMAC/s (Llama-3.2-1B prompt tok/s)");
   const QuantType types[] = {QuantType::F32, QuantType::F16, QuantType::BF16, QuantType::Q8_0,
                              QuantType::Q4_0, QuantType::Q4_K, QuantType::Q5_K, QuantType::Q6_K};
+  const char* only = argc > 2 ? argv[2] : nullptr;  // comma-separated type names
   for (QuantType t : types) {
+    if (only != nullptr && !listed(only, quant_type_name(t))) continue;
     const size_t matrix_bytes = row_bytes(t, kCols) * kRows;
     for (int64_t r = 0; r < kRows; ++r) quantize_row(t, wf.data() + r * kCols, arena + row_bytes(t, kCols) * r, kCols);
     const size_t copies = kArenaBytes / matrix_bytes;

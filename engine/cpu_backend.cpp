@@ -256,11 +256,6 @@ void attend(kernels::ThreadPool& pool, const AttentionCall& a) {
   if (failure) std::rethrow_exception(failure);
 }
 
-// gate[i] = silu(gate[i]) * up[i]
-void swiglu(float* gate, const float* up, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
 void check_computable(const TensorView& w) {
   if (w.present()) compute_type(w);
 }
@@ -364,7 +359,7 @@ struct LayerStep {
     rms_norm(x, vec.ffn_norm, n, c.hidden_size, c.rms_eps, xn);
     const MatmulOut gate_up[] = {{&w.w_gate, gate}, {&w.w_up, up}};
     matmul_shared(pool, gate_up, xn, n);
-    swiglu(gate, up, n * l.ffn_length);
+    kernels::swiglu_f32(gate, up, n * l.ffn_length);
     float* delta = at_least(ws.delta, n * c.hidden_size);
     matmul(pool, w.w_down, gate, n, delta);
     add_into(x, delta, n * c.hidden_size);

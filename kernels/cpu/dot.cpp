@@ -62,6 +62,10 @@ float exp_shifted_portable(float* x, int64_t n, float shift) {
   return sum;
 }
 
+void swiglu_portable(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 // Packs one f32 activation row into pairs for the tiled GEMM (see PackedPair).
 void pack_activations_portable(const float* x, int64_t cols, int offset, PackedPair* out) {
   const int64_t nblocks = cols / kQK8_0;
@@ -97,20 +101,7 @@ void quantize_block_q8(const float* x, int8_t* q, float& d) {
   }
 }
 
-}  // namespace detail
-
-namespace {
-
-const KernelTable& table_for(Isa isa) {
-  switch (usable_isa(isa)) {
-    case Isa::Avx512: return detail::avx512_table();
-    case Isa::Avx2: return detail::avx2_table();
-    case Isa::Scalar: break;
-  }
-  return detail::scalar_table();
-}
-
-void quantize_q8a(const float* x, BlockQ8A* out, int64_t nblocks) {
+void quantize_q8a_portable(const float* x, BlockQ8A* out, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, x += kQK8_0) {
     detail::quantize_block_q8(x, out[b].qs, out[b].d);
     int32_t sum = 0;
@@ -119,7 +110,7 @@ void quantize_q8a(const float* x, BlockQ8A* out, int64_t nblocks) {
   }
 }
 
-void quantize_q8k(const float* x, BlockQ8K* out, int64_t nblocks) {
+void quantize_q8k_portable(const float* x, BlockQ8K* out, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, x += kQK_K) {
     float amax = 0.0f;
     for (int i = 0; i < kQK_K; ++i) amax = std::max(amax, std::fabs(x[i]));
@@ -137,6 +128,20 @@ void quantize_q8k(const float* x, BlockQ8K* out, int64_t nblocks) {
     }
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+const KernelTable& table_for(Isa isa) {
+  switch (usable_isa(isa)) {
+    case Isa::Avx512: return detail::avx512_table();
+    case Isa::Avx2: return detail::avx2_table();
+    case Isa::Scalar: break;
+  }
+  return detail::scalar_table();
+}
+
 
 // Grow-only scratch, one per thread, so steady-state calls never allocate.
 template <class T>
@@ -251,13 +256,20 @@ size_t activation_row_bytes(QuantType weight_type, int64_t cols) {
   }
 }
 
-void quantize_activations(QuantType weight_type, const float* x, void* dst, int64_t cols) {
+void quantize_activations(QuantType weight_type, const float* x, void* dst, int64_t cols, Isa isa) {
+  const KernelTable& tab = table_for(isa);
   switch (weight_type) {
     case QuantType::Q8_0:
-    case QuantType::Q4_0: quantize_q8a(x, static_cast<BlockQ8A*>(dst), cols / kQK8_0); return;
+    case QuantType::Q4_0:
+      (tab.quantize_q8a != nullptr ? tab.quantize_q8a : detail::quantize_q8a_portable)(x, static_cast<BlockQ8A*>(dst),
+                                                                                      cols / kQK8_0);
+      return;
     case QuantType::Q4_K:
     case QuantType::Q5_K:
-    case QuantType::Q6_K: quantize_q8k(x, static_cast<BlockQ8K*>(dst), cols / kQK_K); return;
+    case QuantType::Q6_K:
+      (tab.quantize_q8k != nullptr ? tab.quantize_q8k : detail::quantize_q8k_portable)(x, static_cast<BlockQ8K*>(dst),
+                                                                                      cols / kQK_K);
+      return;
     default: std::memcpy(dst, x, static_cast<size_t>(cols) * sizeof(float)); return;
   }
 }
@@ -269,8 +281,15 @@ float vec_dot(QuantType weight_type, int64_t cols, const void* w_row, const void
 namespace {
 
 // y[r] for rows [r0, r1): two at a time where the type has a two-row dot.
+constexpr size_t kItemHeadBytes = 4096;
+
 void gemv_rows(detail::VecDotFn dot, detail::VecDot2Fn dot2, const uint8_t* w, size_t row_bytes, int64_t cols,
                const void* x, int64_t r0, int64_t r1, float* y) {
+  // The kernels prefetch a few KB ahead of what they read; the start of a work item is
+  // requested here, all at once, so that its first rows do not wait on one miss after another.
+  const auto* first = w + static_cast<size_t>(r0) * row_bytes;
+  const size_t head = std::min(kItemHeadBytes, static_cast<size_t>(r1 - r0) * row_bytes);
+  for (size_t off = 0; off < head; off += 64) __builtin_prefetch(first + off, 0, 3);
   int64_t r = r0;
   if (dot2 != nullptr) {
     for (; r + 2 <= r1; r += 2) dot2(cols, w + static_cast<size_t>(r) * row_bytes, row_bytes, x, y + r);
@@ -278,13 +297,14 @@ void gemv_rows(detail::VecDotFn dot, detail::VecDot2Fn dot2, const uint8_t* w, s
   for (; r < r1; ++r) y[r] = dot(cols, w + static_cast<size_t>(r) * row_bytes, x);
 }
 
-// Rows per work item of a GEMV: about 8 items per thread, between 16 and 128 rows. A thread
+// Rows per work item of a GEMV: about 4 items per thread, between 16 and 512 rows. A thread
 // moving to a new item loses its prefetch run (the lines it fetched ahead belong to the next
 // item, which the other thread may take), so items must be long; some must remain to
-// rebalance when a thread is descheduled.
+// rebalance when a thread is descheduled. kernels_bench, Q4_K 8192 x 2048 at 2 threads: 94%
+// of the read bandwidth with items of up to 128 rows, 100% with 512.
 int64_t gemv_chunk_rows(int64_t rows, int threads) {
-  const int64_t per_item = rows / (8 * static_cast<int64_t>(threads));
-  return std::clamp<int64_t>(per_item / 16 * 16, 16, 128);
+  const int64_t per_item = rows / (4 * static_cast<int64_t>(threads));
+  return std::clamp<int64_t>(per_item / 16 * 16, 16, 512);
 }
 
 }  // namespace
@@ -305,6 +325,11 @@ void transpose_rows_f32(const float* rows, int64_t n, int64_t dim, int64_t strid
 }
 
 float exp_shifted_f32(float* x, int64_t n, float shift, Isa isa) { return table_for(isa).exp_shifted(x, n, shift); }
+
+void swiglu_f32(float* gate, const float* up, int64_t n, Isa isa) {
+  const KernelTable& tab = table_for(isa);
+  (tab.swiglu != nullptr ? tab.swiglu : detail::swiglu_portable)(gate, up, n);
+}
 
 void dot_transposed_f32(const float* q, const float* keys_t, int64_t n, int64_t dim, float scale, float* scores,
                         Isa isa) {

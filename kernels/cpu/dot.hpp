@@ -50,7 +50,7 @@ size_t activation_row_bytes(QuantType weight_type, int64_t cols);
 // BlockQ8K rows for the K-quants, a copy for F32/F16/BF16. dst holds
 // activation_row_bytes(weight_type, cols) bytes; cols % block_size(weight_type) == 0.
 // Deterministic and identical at every ISA level.
-void quantize_activations(QuantType weight_type, const float* x, void* dst, int64_t cols);
+void quantize_activations(QuantType weight_type, const float* x, void* dst, int64_t cols, Isa isa = default_isa());
 
 // Σ_c w[c] * x[c] for one weight row and one prepared activation row. w_row needs the
 // alignment of its block struct (2 bytes, which every GGUF row has), x_prepared 4 bytes; no
@@ -78,6 +78,10 @@ void accumulate_rows_f32(const float* weights, const float* rows, int64_t n, int
 // their sum. Within a few ulp of std::exp (AVX-512: a degree-7 polynomial after reduction by
 // ln 2; other levels call std::exp).
 float exp_shifted_f32(float* x, int64_t n, float shift, Isa isa = default_isa());
+
+// The SwiGLU of a feed-forward layer: gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 +
+// exp(-gate[i])) * up[i] for i < n, with exp as in exp_shifted_f32.
+void swiglu_f32(float* gate, const float* up, int64_t n, Isa isa = default_isa());
 
 // One matrix of a gemv_parts call: y[r] = vec_dot(row r of w, x_prepared) for r < rows, where
 // x_prepared comes from quantize_activations(type, ...).

@@ -213,6 +213,9 @@ const KernelTable& avx2_table() {
       nullptr,
       {},
       exp_shifted_portable,
+      nullptr,
+      nullptr,
+      nullptr,
   };
   return table;
 }

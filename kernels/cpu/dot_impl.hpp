@@ -97,6 +97,14 @@ using PackFn = void (*)(const float* x, int64_t cols, int offset, PackedPair* ou
 // x[j] = exp(x[j] - shift) for j < n (-inf gives 0); returns their sum.
 using ExpShiftedFn = float (*)(float* x, int64_t n, float shift);
 
+// swiglu_f32.
+using SwigluFn = void (*)(float* gate, const float* up, int64_t n);
+
+// quantize_activations' block quantizations (nblocks blocks of 32 / 256 values); every ISA's
+// gives the same bytes.
+using QuantizeQ8AFn = void (*)(const float* x, BlockQ8A* out, int64_t nblocks);
+using QuantizeQ8KFn = void (*)(const float* x, BlockQ8K* out, int64_t nblocks);
+
 struct KernelTable {
   Isa isa;
   VecDotFn dot[kDotTypes];
@@ -111,7 +119,15 @@ struct KernelTable {
   Q8DirectTileFn q4_k_tile;   // null: Q4_K likewise
   VecDot2Fn dot2[kDotTypes];  // null: gemv takes one row at a time
   ExpShiftedFn exp_shifted;
+  QuantizeQ8AFn quantize_q8a;  // null: the portable quantizations
+  QuantizeQ8KFn quantize_q8k;
+  SwigluFn swiglu;  // null: the portable one
 };
+
+void swiglu_portable(float* gate, const float* up, int64_t n);
+
+void quantize_q8a_portable(const float* x, BlockQ8A* out, int64_t nblocks);
+void quantize_q8k_portable(const float* x, BlockQ8K* out, int64_t nblocks);
 
 float exp_shifted_portable(float* x, int64_t n, float shift);
 

@@ -252,6 +252,9 @@ const KernelTable& scalar_table() {
       nullptr,
       {},
       exp_shifted_portable,
+      nullptr,
+      nullptr,
+      nullptr,
   };
   return table;
 }

@@ -13,11 +13,12 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <thread>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ragent::kernels {
@@ -169,6 +170,27 @@ TEST(QuantizeActivations, Q8KBlockSumsAndScale) {
   }
 }
 
+TEST(QuantizeActivations, SameBytesAtEveryLevel) {
+  // Random rows plus blocks of zeros, NaN, infinities, ties at .5 and values at the clamp.
+  std::vector<float> x = random_values(2048, 9);
+  for (int i = 0; i < 256; ++i) x[256 + i] = 0.0f;
+  for (int i = 0; i < 256; ++i) x[512 + i] = static_cast<float>(i % 7) - 3.5f;
+  x[800] = std::numeric_limits<float>::quiet_NaN();
+  x[1100] = std::numeric_limits<float>::infinity();
+  x[1400] = -std::numeric_limits<float>::infinity();
+  x[1700] = 1e30f;
+  for (QuantType t : {QuantType::Q8_0, QuantType::Q4_K}) {
+    const size_t bytes = activation_row_bytes(t, 2048);
+    std::vector<uint8_t> scalar(bytes);
+    quantize_activations(t, x.data(), scalar.data(), 2048, Isa::Scalar);
+    for (Isa isa : kIsas) {
+      std::vector<uint8_t> got(bytes, 0xcd);
+      quantize_activations(t, x.data(), got.data(), 2048, isa);
+      EXPECT_EQ(got, scalar) << label(t, isa, 2048);
+    }
+  }
+}
+
 TEST(QuantizeActivations, Q8ABlockKeepsSumAndHandlesZeros) {
   std::vector<float> x = random_values(64, 8);
   for (int i = 32; i < 64; ++i) x[i] = 0.0f;
@@ -234,6 +256,15 @@ TEST(VecDot, ExtremeLevelsDoNotOverflow) {
     quantize_activations(t, x.data(), xq.data(), cols);
     const Reference ref = reference_dot(wd.data(), dequantize_prepared(t, xq.data(), x.data(), cols), x.data(), cols);
     for (Isa isa : kIsas) expect_matches(vec_dot(t, cols, wq.data(), xq.data(), isa), ref, label(t, isa, cols) + " extreme");
+    // The same row three times through gemv: the kernels that take rows two at a time too.
+    std::vector<uint8_t> three(3 * wq.size());
+    for (int r = 0; r < 3; ++r) std::copy(wq.begin(), wq.end(), three.begin() + r * static_cast<std::ptrdiff_t>(wq.size()));
+    ThreadPool pool(1);
+    for (Isa isa : kIsas) {
+      std::vector<float> y(3);
+      gemv(pool, t, three.data(), 3, cols, xq.data(), y.data(), isa);
+      for (int r = 0; r < 3; ++r) expect_matches(y[r], ref, label(t, isa, cols) + " extreme gemv row " + std::to_string(r));
+    }
   }
 }
 
@@ -382,6 +413,28 @@ TEST(AttentionRows, ExpShiftedMatchesStdExpAndMasksInfinity) {
       EXPECT_NEAR(x[j], expected[j], 1e-6 * expected[j] + 1e-38f) << isa_name(isa) << " j " << j;
     }
     EXPECT_NEAR(sum, expected_sum, 1e-6 * expected_sum) << isa_name(isa);
+  }
+}
+
+TEST(AttentionRows, SwigluMatchesStdExpAtTheExtremes) {
+  std::mt19937 rng(441);
+  std::uniform_real_distribution<float> dist(-30.0f, 30.0f);
+  std::vector<float> gate0(70), up(70);
+  for (size_t i = 0; i < gate0.size(); ++i) {
+    gate0[i] = dist(rng);
+    up[i] = dist(rng);
+  }
+  gate0[0] = 0.0f;
+  gate0[1] = 120.0f;   // exp(-g) underflows: silu(g) = g
+  gate0[2] = -120.0f;  // exp(-g) overflows: silu(g) = -0
+  for (Isa isa : kIsas) {
+    std::vector<float> gate = gate0;
+    swiglu_f32(gate.data(), up.data(), static_cast<int64_t>(gate.size()), isa);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      const double g = gate0[i];
+      const double expected = g / (1.0 + std::exp(-g)) * up[i];
+      EXPECT_NEAR(gate[i], expected, 2e-6 * std::fabs(expected) + 1e-30) << isa_name(isa) << " i " << i;
+    }
   }
 }
 
