@@ -103,6 +103,7 @@ class RowsPrefetcher {
 
 // Loaders turn 16 weights at index i into f32 lanes.
 struct LoadF32 {
+  static constexpr int kBytes = 4;
   RAGENT_AVX512 static __m512 load(const void* w, int64_t i) {
     return _mm512_loadu_ps(static_cast<const float*>(w) + i);
   }
@@ -112,6 +113,7 @@ struct LoadF32 {
   static float scalar(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
 };
 struct LoadF16 {
+  static constexpr int kBytes = 2;
   RAGENT_AVX512 static __m512 load(const void* w, int64_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i)));
   }
@@ -121,6 +123,7 @@ struct LoadF16 {
   static float scalar(const void* w, int64_t i) { return f16_to_f32(static_cast<const uint16_t*>(w)[i]); }
 };
 struct LoadBF16 {
+  static constexpr int kBytes = 2;
   RAGENT_AVX512 static __m512 load(const void* w, int64_t i) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
@@ -138,6 +141,8 @@ RAGENT_AVX512 float dot_float(int64_t n, const void* w, const void* xv) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    const char* ahead = static_cast<const char*>(w) + i * Loader::kBytes + kPrefetchAheadBytes;
+    for (int line = 0; line < 32 * Loader::kBytes; line += 64) _mm_prefetch(ahead + line, _MM_HINT_T0);
     acc0 = _mm512_fmadd_ps(Loader::load(w, i), _mm512_loadu_ps(x + i), acc0);
     acc1 = _mm512_fmadd_ps(Loader::load(w, i + 16), _mm512_loadu_ps(x + i + 16), acc1);
   }
