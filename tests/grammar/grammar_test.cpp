@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/grammar_match.hpp"
+
 namespace ragent::grammar {
 namespace {
 
@@ -83,6 +85,27 @@ TEST(GrammarIr, RulesRecursionAndPrinting) {
             "my-rule-x ::= \"ab\"{2,5}\n");
   EXPECT_EQ(g.find_rule("list"), list);
   EXPECT_EQ(g.find_rule("nope"), -1);
+}
+
+TEST(GrammarIr, ReferenceMatcherFollowsEachKind) {
+  Grammar g;
+  const RuleId value = g.declare_rule("value");
+  const ExprId digits = g.plus(g.chars({{'0', '9'}}));
+  const ExprId list = g.sequence({g.literal("["), g.optional(g.sequence({g.ref(value), g.star(g.sequence({g.literal(","), g.ref(value)}))})),
+                                  g.literal("]")});
+  g.define_rule(value, g.choice({digits, list}));
+  g.set_root(value);
+  testing::ReferenceMatcher m(g);
+  for (const char* ok : {"0", "123", "[]", "[1]", "[1,[2,[]],3]"}) EXPECT_TRUE(m.matches_root(ok)) << ok;
+  for (const char* bad : {"", "[", "[1,]", "[,1]", "1]", "a"}) EXPECT_FALSE(m.matches_root(bad)) << bad;
+  const ExprId three = g.repeat(g.literal("\xC3\xA9"), 2, 3);  // é twice or three times
+  EXPECT_FALSE(m.matches(three, "\xC3\xA9"));
+  EXPECT_TRUE(m.matches(three, "\xC3\xA9\xC3\xA9"));
+  EXPECT_TRUE(m.matches(three, "\xC3\xA9\xC3\xA9\xC3\xA9"));
+  EXPECT_FALSE(m.matches(three, "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"));
+  EXPECT_TRUE(m.matches(g.star(g.optional(g.literal("a"))), "aaa"));  // empty-matching item, unbounded
+  EXPECT_TRUE(m.matches(g.chars({{0x10000, 0x10FFFF}}), "\xF0\x9F\x98\x80"));
+  EXPECT_FALSE(m.matches(g.any_char(), "\xFF"));
 }
 
 TEST(GrammarIr, NoRootIsAnError) {
