@@ -301,7 +301,8 @@ class RegexParser {
       auto name_char = [](char c, bool first) { return is_ascii_letter(c) || c == '_' || c == '$' || (!first && is_digit(c)); };
       while (!at_end() && name_char(peek(), pos_ == name_at)) ++pos_;
       if (pos_ == name_at || at_end() || peek() != '>') {
-        fail("a group name must be an ASCII identifier followed by >", name_at);
+        // At the end of the pattern there is no byte to name but the group's.
+        fail("a group name must be an ASCII identifier followed by >", at_end() ? open : name_at);
       }
       std::string name = text_from(name_at);
       for (const std::string& seen : group_names_) {

@@ -237,6 +237,7 @@ TEST(Regex, RejectsWhatItDoesNotSupportWithTheOffset) {
       {"\\ ", 0, "backslash must be followed"},
       {"(?<1a>x)", 3, "group name"},
       {"(?<a x)", 3, "group name"},
+      {"x(?<ab", 1, "group name"},
       {"(?<a>x)(?<a>y)", 10, "duplicate group name 'a'"},
       {deep.c_str(), 200, "nested deeper than 200"},
   };
