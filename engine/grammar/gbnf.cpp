@@ -116,7 +116,7 @@ class GbnfParser {
   std::string parse_name() {
     const size_t start = pos_;
     while (!at_end() && is_name_char(peek())) ++pos_;
-    if (pos_ == start) fail(at_end() ? std::string("expected a rule name") : cat("expected a rule name, found ", describe(peek())), pos_);
+    if (pos_ == start) fail(cat("expected a rule name, found ", describe(peek())), pos_);  // callers stop before the end
     return std::string(text_.substr(start, pos_ - start));
   }
 
