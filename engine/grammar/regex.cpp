@@ -21,9 +21,10 @@
 // Everything else is a RegexError naming the construct and its byte offset: backreferences
 // (\1, \k<name>), lookaround ((?= (?! (?<= (?<!), word boundaries (\b \B), inline flags and other
 // (? groups, property escapes (\p{...} \P{...}), octal escapes, anchors anywhere else, unknown
-// escapes (\a, \e, \q ...), unbalanced parentheses or brackets, ranges out of order or bounded by
-// a class escape ([z-a], [\d-z]), a quantifier with nothing to repeat, bad bounds, invalid UTF-8
-// and a dangling backslash. Captures do not matter for the language and are not recorded.
+// escapes (\a, \e, \q ...), unbalanced parentheses, an unterminated class, ranges out of order
+// or bounded by a class escape ([z-a], [\d-z]), a quantifier with nothing to repeat, bad bounds,
+// groups nested deeper than 200, invalid UTF-8 and a dangling backslash. Captures do not matter
+// for the language and are not recorded.
 #include "engine/grammar/regex.hpp"
 
 #include <cstdint>
