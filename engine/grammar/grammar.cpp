@@ -47,38 +47,6 @@ std::vector<CharRange> complement(const std::vector<CharRange>& ranges) {
   return normalize(std::move(out));
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0.
-size_t utf8_length(std::string_view s, size_t i, uint32_t* cp_out) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  size_t n;
-  uint32_t cp;
-  if (b0 < 0x80) {
-    *cp_out = b0;
-    return 1;
-  } else if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-    cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    cp = b0 & 0x0F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  const uint32_t min_for_length[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_for_length[n] || cp > kMaxCodePoint || (cp >= kSurrogates.lo && cp <= kSurrogates.hi)) return 0;
-  *cp_out = cp;
-  return n;
-}
-
 std::string hex_escape(uint32_t cp) {
   char buf[16];
   if (cp <= 0xFF) {
@@ -135,6 +103,37 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+size_t decode_utf8(std::string_view s, size_t i, uint32_t* cp_out) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  size_t n;
+  uint32_t cp;
+  if (b0 < 0x80) {
+    *cp_out = b0;
+    return 1;
+  } else if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+    cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    cp = b0 & 0x0F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    cp = b0 & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  const uint32_t min_for_length[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_for_length[n] || cp > kMaxCodePoint || (cp >= kSurrogates.lo && cp <= kSurrogates.hi)) return 0;
+  *cp_out = cp;
+  return n;
+}
+
 ExprId Grammar::add(Expr e) {
   exprs_.push_back(std::move(e));
   return static_cast<ExprId>(exprs_.size() - 1);
@@ -158,7 +157,7 @@ ExprId Grammar::literal(std::string_view utf8) {
   if (utf8.empty()) return empty();
   for (size_t i = 0; i < utf8.size();) {
     uint32_t cp;
-    const size_t n = utf8_length(utf8, i, &cp);
+    const size_t n = decode_utf8(utf8, i, &cp);
     if (n == 0) throw GrammarError("grammar: literal has invalid UTF-8 at byte " + std::to_string(i));
     i += n;
   }
@@ -298,6 +297,109 @@ void Grammar::validate() const {
   for (const Rule& r : rules_) {
     if (r.body < 0) throw GrammarError("grammar: rule '" + r.name + "' is used but never defined");
   }
+  const std::vector<RuleId> cycle = left_recursive_cycle();
+  if (!cycle.empty()) {
+    std::string path;
+    for (RuleId r : cycle) {
+      if (!path.empty()) path += " -> ";
+      path += rule_name(r);
+    }
+    std::string message = "grammar: rule '";
+    message += rule_name(cycle[0]);
+    message += "' is left-recursive: ";
+    message += path;
+    throw GrammarError(message);
+  }
+}
+
+std::vector<RuleId> Grammar::left_recursive_cycle() const {
+  // Which expressions match the empty string. A child is always added before its parent, so
+  // one pass in id order settles everything but rule references; repeat until the rules settle.
+  std::vector<char> nullable(exprs_.size(), 0);
+  std::vector<char> rule_nullable(rules_.size(), 0);
+  for (bool changed = true; changed;) {
+    for (size_t id = 0; id < exprs_.size(); ++id) {
+      const Expr& e = exprs_[id];
+      auto child = [&](ExprId c) { return nullable[static_cast<size_t>(c)] != 0; };
+      bool n = false;
+      switch (e.kind) {
+        case ExprKind::kEmpty: n = true; break;
+        case ExprKind::kNothing:
+        case ExprKind::kLiteral:
+        case ExprKind::kChars: n = false; break;
+        case ExprKind::kSequence: n = std::all_of(e.children.begin(), e.children.end(), child); break;
+        case ExprKind::kChoice: n = std::any_of(e.children.begin(), e.children.end(), child); break;
+        case ExprKind::kRepeat: n = e.min == 0 || child(e.children[0]); break;
+        case ExprKind::kRule: n = rule_nullable[static_cast<size_t>(e.rule)] != 0; break;
+      }
+      nullable[id] = n;
+    }
+    changed = false;
+    for (size_t r = 0; r < rules_.size(); ++r) {
+      const bool n = rules_[r].body >= 0 && nullable[static_cast<size_t>(rules_[r].body)] != 0;
+      if (n && !rule_nullable[r]) {
+        rule_nullable[r] = 1;
+        changed = true;
+      }
+    }
+  }
+
+  // begins[r]: the rules r's body can begin with (reached through nullable prefixes only).
+  std::vector<std::vector<RuleId>> begins(rules_.size());
+  std::vector<size_t> seen_for(exprs_.size(), SIZE_MAX);  // the rule whose walk reached it
+  for (size_t r = 0; r < rules_.size(); ++r) {
+    if (rules_[r].body < 0) continue;
+    std::vector<ExprId> pending{rules_[r].body};
+    while (!pending.empty()) {
+      const ExprId id = pending.back();
+      pending.pop_back();
+      if (seen_for[static_cast<size_t>(id)] == r) continue;
+      seen_for[static_cast<size_t>(id)] = r;
+      const Expr& e = exprs_[static_cast<size_t>(id)];
+      if (e.kind == ExprKind::kRule) {
+        begins[r].push_back(e.rule);
+      } else if (e.kind == ExprKind::kSequence) {
+        for (ExprId c : e.children) {
+          pending.push_back(c);
+          if (!nullable[static_cast<size_t>(c)]) break;
+        }
+      } else if (e.kind == ExprKind::kChoice || e.kind == ExprKind::kRepeat) {
+        pending.insert(pending.end(), e.children.begin(), e.children.end());
+      }
+    }
+  }
+
+  // Depth-first search for a cycle in "begins with", without recursion: a grammar may have
+  // many rules. state: 0 unvisited, 1 on the current path, 2 done.
+  std::vector<char> state(rules_.size(), 0);
+  for (size_t start = 0; start < rules_.size(); ++start) {
+    if (state[start] != 0) continue;
+    std::vector<std::pair<RuleId, size_t>> path{{static_cast<RuleId>(start), 0}};
+    state[start] = 1;
+    while (!path.empty()) {
+      auto& [rule, next] = path.back();
+      const std::vector<RuleId>& edges = begins[static_cast<size_t>(rule)];
+      if (next == edges.size()) {
+        state[static_cast<size_t>(rule)] = 2;
+        path.pop_back();
+        continue;
+      }
+      const RuleId to = edges[next++];
+      if (state[static_cast<size_t>(to)] == 1) {
+        std::vector<RuleId> cycle;
+        size_t from = 0;
+        while (path[from].first != to) ++from;
+        for (size_t k = from; k < path.size(); ++k) cycle.push_back(path[k].first);
+        cycle.push_back(to);
+        return cycle;
+      }
+      if (state[static_cast<size_t>(to)] == 0) {
+        state[static_cast<size_t>(to)] = 1;
+        path.push_back({to, 0});
+      }
+    }
+  }
+  return {};
 }
 
 std::string Grammar::to_gbnf(ExprId id) const {
@@ -320,7 +422,7 @@ std::string Grammar::to_gbnf(ExprId id) const {
       std::string out = "\"";
       for (size_t i = 0; i < e.text.size();) {
         uint32_t cp = 0;
-        i += utf8_length(e.text, i, &cp);
+        i += decode_utf8(e.text, i, &cp);
         out += print_char(cp, false);
       }
       return out + "\"";

@@ -96,9 +96,15 @@ class Grammar {
   ExprId rule_body(RuleId rule) const { return rules_.at(static_cast<size_t>(rule)).body; }
   RuleId root() const { return root_; }
 
-  // Throws GrammarError naming the first problem: no root, or a rule referenced or declared
-  // but never defined.
+  // Throws GrammarError naming the first problem: no root, a rule referenced or declared but
+  // never defined, or left recursion (see left_recursive_cycle).
   void validate() const;
+  // A cycle of rules through which a rule reaches itself before consuming input (each rule
+  // begins with the next, after parts that can match the empty string; the first rule is
+  // repeated at the end), or empty if there is none. Left recursion would send a top-down
+  // matcher into an endless loop, so every front end rejects it. Undefined rules count as
+  // neither nullable nor beginning with anything.
+  std::vector<RuleId> left_recursive_cycle() const;
 
   // The grammar as GBNF text: one `name ::= expr` line per rule, the root first. parse_gbnf of
   // this text gives a grammar with the same language; the text is stable for equal grammars.
@@ -122,5 +128,9 @@ class Grammar {
 
 // Appends the UTF-8 encoding of code point cp (<= kMaxCodePoint, not a surrogate) to out.
 void append_utf8(std::string& out, uint32_t cp);
+
+// Decodes the UTF-8 sequence at s[i] (i < s.size()) into *cp and returns its length, or returns
+// 0 if it is not valid UTF-8 (truncated, overlong, a surrogate, above U+10FFFF).
+size_t decode_utf8(std::string_view s, size_t i, uint32_t* cp);
 
 }  // namespace ragent::grammar

@@ -21,6 +21,8 @@ class RegexError : public GrammarError {
   size_t offset_;
 };
 
+// When the top-level alternatives are anchored differently (^a|b), expr is the search language
+// itself (any characters where an anchor is missing, per alternative) and both flags are set.
 struct ParsedRegex {
   ExprId expr = -1;             // the pattern without its anchors
   bool anchored_start = false;  // began with ^

@@ -108,6 +108,44 @@ TEST(GrammarIr, ReferenceMatcherFollowsEachKind) {
   EXPECT_FALSE(m.matches(g.any_char(), "\xFF"));
 }
 
+TEST(GrammarIr, ValidateRejectsLeftRecursion) {
+  Grammar g;
+  const RuleId list = g.declare_rule("list");
+  const RuleId item = g.declare_rule("item");
+  const RuleId ws = g.declare_rule("ws");
+  g.define_rule(ws, g.star(g.literal(" ")));
+  // list ::= ws item ("," list)?   item ::= "x" | "(" list ")"  : right recursion only
+  g.define_rule(list, g.sequence({g.ref(ws), g.ref(item), g.optional(g.sequence({g.literal(","), g.ref(list)}))}));
+  g.define_rule(item, g.choice({g.literal("x"), g.sequence({g.literal("("), g.ref(list), g.literal(")")})}));
+  g.set_root(list);
+  g.validate();
+  EXPECT_TRUE(g.left_recursive_cycle().empty());
+
+  // a ::= "x" | b "y"   b ::= e{0,3} a   e ::= "" | "e"  : a begins with b; b, since e can match
+  // the empty string, with a.
+  Grammar h;
+  const RuleId a = h.declare_rule("a");
+  const RuleId b = h.declare_rule("b");
+  const RuleId e = h.declare_rule("e");
+  h.define_rule(e, h.choice({h.empty(), h.literal("e")}));
+  h.define_rule(a, h.choice({h.literal("x"), h.sequence({h.ref(b), h.literal("y")})}));
+  h.define_rule(b, h.sequence({h.repeat(h.ref(e), 0, 3), h.ref(a)}));
+  h.set_root(a);
+  EXPECT_EQ(h.left_recursive_cycle(), (std::vector<RuleId>{a, b, a}));
+  try {
+    h.validate();
+    ADD_FAILURE() << "left recursion accepted";
+  } catch (const GrammarError& err) {
+    EXPECT_STREQ(err.what(), "grammar: rule 'a' is left-recursive: a -> b -> a");
+  }
+
+  // A rule that begins with itself directly.
+  Grammar d;
+  const RuleId r = d.declare_rule("r");
+  d.define_rule(r, d.choice({d.literal("x"), d.sequence({d.ref(r), d.literal("x")})}));
+  EXPECT_EQ(d.left_recursive_cycle(), (std::vector<RuleId>{r, r}));
+}
+
 TEST(GrammarIr, NoRootIsAnError) {
   Grammar g;
   EXPECT_THROW(g.validate(), GrammarError);
