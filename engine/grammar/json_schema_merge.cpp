@@ -26,6 +26,13 @@ constexpr size_t kMaxAlternatives = 256;
 constexpr int kMaxDepth = 32;
 constexpr size_t kMaxMerges = 10000;   // bounds the work of nested combinations
 
+// Where errors point: the keyword that asked for the merge (allOf, anyOf, oneOf or $ref) in the
+// schema at ptr, since merged keywords have no place of their own in the document.
+struct Where {
+  std::string keyword;
+  std::string ptr;
+};
+
 // Two branches that cannot both hold: the combination has no instances.
 struct Conflict {
   std::string keyword;
@@ -90,7 +97,7 @@ json::value schema_at(const json::object& o, size_t i) {
 
 // Applies `from`'s explicit additionalProperties to the names and patterns `to` declares that
 // `from` does not: in `from`'s own evaluation those keys are additional.
-void apply_additional(const json::object& from, json::object& to, const std::string& ptr) {
+void apply_additional(const json::object& from, json::object& to, const Where& where) {
   const json::value* add = get(from, "additionalProperties");
   if (!add) return;
   const json::value* from_props = get(from, "properties");
@@ -98,7 +105,7 @@ void apply_additional(const json::object& from, json::object& to, const std::str
     for (auto& [name, sub] : props->as_object()) {
       if (from_props && from_props->as_object().contains(name)) continue;
       if (get(from, "patternProperties")) {
-        fail("allOf", ptr, "merging a property with another branch's patternProperties is unsupported");
+        fail(where.keyword, where.ptr, "merging a property with another branch's patternProperties is unsupported");
       }
       sub = all_of(sub, *add);
     }
@@ -122,11 +129,11 @@ void merge_maps(json::object& out, const json::object& in) {
   }
 }
 
-json::object merge_plain(const json::object& a_in, const json::object& b_in, const std::string& ptr) {
+json::object merge_plain(const json::object& a_in, const json::object& b_in, const Where& where) {
   json::object a = a_in;
   json::object b = b_in;
-  apply_additional(a_in, b, ptr);
-  apply_additional(b_in, a, ptr);
+  apply_additional(a_in, b, where);
+  apply_additional(b_in, a, where);
   json::object out = a;
   for (const auto& [key, bv] : b) {
     json::value* av = out.if_contains(key);
@@ -177,7 +184,7 @@ json::object merge_plain(const json::object& a_in, const json::object& b_in, con
         std::string what = "two different '";
         what += std::string_view(key);
         what += "' values in allOf cannot be merged (that needs regex intersection)";
-        fail(key, ptr, what);
+        fail(where.keyword, where.ptr, what);
       }
     }
   }
@@ -207,7 +214,7 @@ json::object merge_plain(const json::object& a_in, const json::object& b_in, con
 
 class Merger {
  public:
-  Merger(const json::value& root, std::string ptr) : root_(root), ptr_(std::move(ptr)) {}
+  Merger(const json::value& root, Where where) : root_(root), where_(std::move(where)) {}
 
   std::vector<json::object> alternatives(const json::value& schema, int depth) {
     std::vector<json::object> parts;
@@ -216,7 +223,7 @@ class Merger {
     collect(schema, parts, any_ofs, unsatisfiable, depth);
     if (unsatisfiable) return {};
     json::object base;
-    for (const json::object& p : parts) base = merge_plain(base, p, ptr_);
+    for (const json::object& p : parts) base = merge_plain(base, p, where_);
     std::vector<json::object> alts{std::move(base)};
     for (const json::array* list : any_ofs) {
       std::vector<json::object> next;
@@ -229,14 +236,14 @@ class Merger {
             continue;  // this branch has no instances
           }
           for (const json::object& b : item_alts) {
-            if (++merges_ > kMaxMerges) fail("anyOf", ptr_, "allOf/anyOf combinations need more than 10000 merges");
+            if (++merges_ > kMaxMerges) fail(where_.keyword, where_.ptr, "allOf/anyOf combinations need more than 10000 merges");
             try {
-              next.push_back(merge_plain(a, b, ptr_));
+              next.push_back(merge_plain(a, b, where_));
             } catch (const Conflict&) {
               // incompatible with the rest: drop the combination
             }
             if (next.size() > kMaxAlternatives) {
-              fail("anyOf", ptr_, "allOf/anyOf combine into more than 256 alternatives");
+              fail(where_.keyword, where_.ptr, "allOf/anyOf combine into more than 256 alternatives");
             }
           }
         }
@@ -249,7 +256,7 @@ class Merger {
  private:
   void collect(const json::value& s, std::vector<json::object>& parts, std::vector<const json::array*>& any_ofs, bool& unsatisfiable,
                int depth) {
-    if (depth > kMaxDepth) fail("$ref", ptr_, "allOf/anyOf reach a recursive $ref that cannot be merged");
+    if (depth > kMaxDepth) fail(where_.keyword, where_.ptr, "allOf/anyOf reach a recursive $ref that cannot be merged");
     if (s.is_bool()) {
       unsatisfiable = unsatisfiable || !s.as_bool();
       return;
@@ -263,7 +270,7 @@ class Merger {
           std::string what = "unresolvable $ref '";
           what += std::string_view(value.as_string());
           what += "' (only '#' JSON pointers into this document)";
-          fail("$ref", ptr_, what);
+          fail(where_.keyword, where_.ptr, what);
         }
         check_schema(*target, target_ptr);
         collect(*target, parts, any_ofs, unsatisfiable, depth + 1);
@@ -279,16 +286,16 @@ class Merger {
   }
 
   const json::value& root_;
-  std::string ptr_;
+  Where where_;
   size_t merges_ = 0;
 };
 
 }  // namespace
 
 std::vector<json::object> merge_schema(const json::value& root, const json::object& schema, const std::string& ptr) {
-  Merger merger(root, ptr);
   // Errors name the keyword that asked for the merge.
   const char* combinator = schema.contains("allOf") ? "allOf" : schema.contains("anyOf") ? "anyOf" : schema.contains("oneOf") ? "oneOf" : "$ref";
+  Merger merger(root, Where{combinator, ptr});
   std::vector<json::object> alts;
   const json::value whole(schema);
   try {
