@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -288,6 +290,93 @@ TEST(JsonSchemaNumbers, BoundedNumbersArePlainDecimals) {
   const Grammar g = compile(R"({"type":"number","minimum":-1,"maximum":1})");
   for (const char* ok : {"0", "0.5", "-1", "1.0000", "-0.999", "0.000001"}) EXPECT_TRUE(accepts(g, ok)) << ok;
   for (const char* bad : {"-0", "-0.0", "1e-1", "5E-1", ".5", "1.", "01", "-1.0001", "1.00001"}) EXPECT_FALSE(accepts(g, bad)) << bad;
+}
+
+// ---- random JSON values: what boost::json::serialize writes is accepted ----
+
+// A code point biased towards the ones JSON escapes, multi-byte ones and the edges of UTF-8.
+uint32_t random_code_point(std::mt19937_64& rng) {
+  static constexpr uint32_t kSpecial[] = {0x00, 0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x1F, '"', '\\', '/', 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFF, 0x10000, 0x10FFFF, 0x2028};
+  switch (rng() % 4) {
+    case 0: return kSpecial[rng() % std::size(kSpecial)];
+    case 1: return static_cast<uint32_t>(0x20 + rng() % 0x5F);
+    case 2: return static_cast<uint32_t>(rng() % 0x20);
+    default: {
+      uint32_t cp;
+      do {
+        cp = static_cast<uint32_t>(rng() % (kMaxCodePoint + 1));
+      } while (cp >= 0xD800 && cp <= 0xDFFF);
+      return cp;
+    }
+  }
+}
+
+std::string random_text(std::mt19937_64& rng, size_t code_points) {
+  std::string out;
+  for (size_t i = 0; i < code_points; ++i) append_utf8(out, random_code_point(rng));
+  return out;
+}
+
+json::value random_value(std::mt19937_64& rng, int depth) {
+  switch (rng() % (depth > 0 ? 8 : 6)) {
+    case 0: return nullptr;
+    case 1: return rng() % 2 == 0;
+    case 2: return static_cast<int64_t>(rng());
+    case 3: return std::ldexp(static_cast<double>(static_cast<int64_t>(rng() >> 11)), static_cast<int>(rng() % 200) - 100);
+    case 4:
+    case 5: return json::string(random_text(rng, rng() % 6));
+    case 6: {
+      json::array a;
+      for (size_t n = rng() % 4; n > 0; --n) a.push_back(random_value(rng, depth - 1));
+      return a;
+    }
+    default: {
+      json::object o;
+      for (size_t n = rng() % 4; n > 0; --n) o[random_text(rng, rng() % 3)] = random_value(rng, depth - 1);
+      return o;
+    }
+  }
+}
+
+TEST(JsonSchema, SerializedRandomValuesMatchTheirConstAndAnyValue) {
+  std::mt19937_64 rng(99);
+  const Grammar any = compile("true");
+  const Grammar any_spaced = compile("true", JsonSchemaOptions{1, true});
+  testing::ReferenceMatcher m_any(any), m_any_spaced(any_spaced);
+  for (int iter = 0; iter < 300; ++iter) {
+    const json::value v = random_value(rng, 3);
+    const json::value other = random_value(rng, 3);
+    const std::string text = json::serialize(v);
+    SCOPED_TRACE(text);
+    EXPECT_TRUE(m_any.matches_root(text));
+    EXPECT_TRUE(m_any_spaced.matches_root(spaced(v)));
+    const Grammar c = compile_json_schema(json::object{{"const", v}});
+    testing::ReferenceMatcher m(c);
+    EXPECT_TRUE(m.matches_root(text));
+    if (other != v) {
+      EXPECT_FALSE(m.matches_root(json::serialize(other))) << json::serialize(other);
+    }
+    const Grammar e = compile_json_schema(json::object{{"enum", json::array{other, v}}}, JsonSchemaOptions{1, true});
+    EXPECT_TRUE(testing::ReferenceMatcher(e).matches_root(spaced(v)));
+  }
+}
+
+TEST(JsonSchema, RandomStringsCountCodePointsWhateverTheirEscapes) {
+  std::mt19937_64 rng(3);
+  for (int iter = 0; iter < 200; ++iter) {
+    const size_t n = rng() % 6;
+    const std::string s = random_text(rng, n);
+    json::object schema{{"type", "string"}, {"minLength", n}, {"maxLength", n}};
+    const Grammar g = compile_json_schema(schema);
+    testing::ReferenceMatcher m(g);
+    const std::string text = json::serialize(json::value(json::string(s)));
+    SCOPED_TRACE(text);
+    EXPECT_TRUE(m.matches_root(text));
+    EXPECT_FALSE(m.matches_root(json::serialize(json::value(json::string(s + "x")))));
+    if (n > 0) {
+      EXPECT_FALSE(m.matches_root(json::serialize(json::value(json::string(random_text(rng, n - 1))))));
+    }
+  }
 }
 
 // ---- errors: each names the keyword and its JSON pointer ----
