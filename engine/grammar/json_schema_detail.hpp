@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -91,9 +92,10 @@ class StringEncoder {
   ExprId any_char();
   // The encodings of one fixed string (UTF-8).
   ExprId encode_text(std::string_view utf8);
+  // The encodings of one code point in ranges.
+  ExprId encode_chars(const std::vector<CharRange>& ranges);
 
  private:
-  ExprId encode_chars(const std::vector<CharRange>& ranges);
   Grammar& g_;
   std::map<ExprId, ExprId> memo_;
   std::map<RuleId, RuleId> rules_;
@@ -108,6 +110,13 @@ ExprId any_string_except(Grammar& g, const std::vector<std::string>& names);
 // Whether the decoded text matches expression e (a small position-set matcher, for deciding
 // whether a declared property name falls under a patternProperties pattern).
 bool expr_matches(const Grammar& g, ExprId e, std::string_view utf8);
+// The code-point strings in every one of `languages` (regular: no rules) whose length is within
+// [min_length, max_length] (max_length kUnbounded: no maximum), as right-linear rules named
+// rule_name-N whose classes are written by make_class (so that the rules can spell JSON
+// encodings directly). This is how pattern, format and the length keywords combine. Throws
+// GrammarError when the product automaton would pass its size cap (json_schema_intersect.cpp).
+ExprId intersect_strings(Grammar& g, const std::vector<ExprId>& languages, int32_t min_length, int32_t max_length,
+                         std::string_view rule_name, const std::function<ExprId(const std::vector<CharRange>&)>& make_class);
 // Number of code points in valid UTF-8.
 size_t code_point_count(std::string_view utf8);
 
