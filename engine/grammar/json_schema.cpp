@@ -8,9 +8,10 @@
 //   properties, required, additionalProperties (false / true / a schema; additional keys are
 //     "any string but the declared names", built exactly), patternProperties (keys by
 //     regex_search; additionalProperties must then be false, the patterns must share one
-//     schema, and no declared name may match a pattern: anything else needs regex
-//     intersection or complement, which this IR does not have)
-//   items (a schema or false), prefixItems, minItems, maxItems
+//     schema, and no declared name may match a pattern: anything else needs the complement
+//     of a regex, or schemas merged per subset of matching patterns, neither of which is built)
+//   items (a schema or false), prefixItems, minItems, maxItems (counts past 2^31-1: a minimum
+//     is refused, a maximum means no maximum)
 //   minLength, maxLength (code points), pattern, format (json_schema_string.cpp); several of
 //     them on one string combine by automaton intersection (json_schema_intersect.cpp), refused
 //     past 20000 product states
