@@ -243,8 +243,9 @@ class Compiler {
         const int32_t max = count_value(*m, true);
         if (max != Grammar::kUnbounded && n > static_cast<size_t>(max)) return false;
       }
-      if (const json::value* f = o.if_contains("format"); f && !expr_matches(g_, format_expr(g_, view(f->as_string())), s)) return false;
-      if (o.contains("pattern") && !expr_matches(g_, pattern_expr(o, ptr), s)) return false;
+      for (ExprId language : string_languages(o, ptr)) {
+        if (!expr_matches(g_, language, s)) return false;
+      }
     }
     if (v.is_array()) {
       const size_t n = v.as_array().size();
@@ -318,8 +319,7 @@ class Compiler {
 
   // ---- strings and numbers ----
 
-  ExprId pattern_expr(const json::object& o, const std::string& ptr) {
-    const std::string_view pattern = view(o.at("pattern").as_string());
+  ExprId pattern_expr(std::string_view pattern, const std::string& ptr) {
     try {
       return regex_search(g_, pattern);
     } catch (const RegexError& e) {
@@ -329,18 +329,30 @@ class Compiler {
     }
   }
 
+  // The languages of format and pattern: one each as written, several where allOf merged
+  // differing ones (kept as arrays in merged schemas, json_schema_merge.cpp).
+  std::vector<ExprId> string_languages(const json::object& o, const std::string& ptr) {
+    std::vector<ExprId> out;
+    for (const char* key : {"format", "pattern"}) {
+      const json::value* v = o.if_contains(key);
+      if (!v) continue;
+      const json::array values = v->is_array() ? v->as_array() : json::array{*v};
+      for (const json::value& x : values) {
+        const std::string_view text = view(x.as_string());
+        out.push_back(key[0] == 'f' ? format_expr(g_, text) : pattern_expr(text, ptr));
+      }
+    }
+    return out;
+  }
+
   ExprId string_expr(const json::object& o, const std::string& ptr) {
-    const json::value* pattern = o.if_contains("pattern");
-    const json::value* format = o.if_contains("format");
     const json::value* min = o.if_contains("minLength");
     const json::value* max = o.if_contains("maxLength");
-    std::vector<ExprId> languages;
-    if (format) languages.push_back(format_expr(g_, view(format->as_string())));
-    if (pattern) languages.push_back(pattern_expr(o, ptr));
+    const std::vector<ExprId> languages = string_languages(o, ptr);
     if (languages.size() == 1 && !min && !max) return quoted(encoder_.encode(languages[0]));
     if (!languages.empty()) {
       // Several constraints on one string: their intersection, built as an automaton.
-      const char* keyword = max ? "maxLength" : min ? "minLength" : "format";
+      const char* keyword = max ? "maxLength" : min ? "minLength" : o.contains("pattern") ? "pattern" : "format";
       try {
         std::string rule_name = name_;
         rule_name += "-str";

@@ -8,8 +8,8 @@
 // combine as allOf; minimums take the larger, maximums the smaller; enum intersects; const must
 // agree. A branch's explicit additionalProperties also applies to the properties the other
 // branches declare and it does not (as JSON Schema evaluates each branch on its own); the
-// strict_objects default applies to the merged object only. Two different patterns or formats
-// cannot be merged (that needs regex intersection) and are refused.
+// strict_objects default applies to the merged object only. Differing patterns and formats are
+// all kept, and the string compiles to the intersection of their languages.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -180,11 +180,17 @@ json::object merge_plain(const json::object& a_in, const json::object& b_in, con
     } else if (key == "const") {
       if (*av != bv) throw Conflict{"const", "the allOf branches require different constants"};
     } else if (key == "pattern" || key == "format") {
-      if (*av != bv) {
-        std::string what = "two different '";
-        what += std::string_view(key);
-        what += "' values in allOf cannot be merged (that needs regex intersection)";
-        fail(where.keyword, where.ptr, what);
+      // Differing ones are all kept (an array, only ever in merged schemas); the string
+      // compiles to the intersection of their languages.
+      json::array all = av->is_array() ? av->as_array() : json::array{*av};
+      const json::array more = bv.is_array() ? bv.as_array() : json::array{bv};
+      for (const json::value& x : more) {
+        if (std::find(all.begin(), all.end(), x) == all.end()) all.push_back(x);
+      }
+      if (all.size() == 1) {
+        *av = all[0];
+      } else {
+        *av = std::move(all);
       }
     }
   }
