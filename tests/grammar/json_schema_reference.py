@@ -6,7 +6,8 @@ whether it is a valid instance; the categories of the ledger must agree with it:
 valid and stricter texts are valid JSON instances, invalid texts are not (or are not JSON),
 lenient texts are rejected by the reference (the grammar accepts them by design).
 The C++ test (json_schema_test.cpp) checks the grammar side of the same ledger.
-Run: python3 tests/grammar/json_schema_reference.py
+Run: python3 tests/grammar/json_schema_reference.py (needs python-jsonschema 4.x with its format
+checkers; it is not part of scripts/test).
 """
 import json
 import pathlib
