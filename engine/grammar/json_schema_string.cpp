@@ -16,9 +16,9 @@
 //              IPv6address / IPvFuture host literals included; no IRIs (ASCII only).
 #include <algorithm>
 #include <map>
-#include <set>
 #include <utility>
 
+#include "engine/grammar/ir_match.hpp"
 #include "engine/grammar/json_schema_detail.hpp"
 
 namespace ragent::grammar::schema_detail {
@@ -167,77 +167,6 @@ ExprId complement_of(Grammar& g, const TrieNode& node, ExprId any_text) {
   return g.choice(std::move(alts));
 }
 
-class PositionMatcher {
- public:
-  PositionMatcher(const Grammar& g, std::vector<uint32_t> text) : g_(g), text_(std::move(text)) {}
-  bool whole(ExprId e) { return ends(e, 0).count(text_.size()) > 0; }
-
- private:
-  const std::set<size_t>& ends(ExprId id, size_t pos) {
-    const auto key = std::make_pair(id, pos);
-    if (auto it = memo_.find(key); it != memo_.end()) return it->second;
-    memo_[key];  // a re-entry without progress sees no ends
-    std::set<size_t> out;
-    const Expr& e = g_.expr(id);
-    switch (e.kind) {
-      case ExprKind::kEmpty: out.insert(pos); break;
-      case ExprKind::kNothing: break;
-      case ExprKind::kLiteral: {
-        const std::vector<uint32_t> lit = code_points_of(e.text);
-        if (pos + lit.size() <= text_.size() && std::equal(lit.begin(), lit.end(), text_.begin() + static_cast<long>(pos))) out.insert(pos + lit.size());
-        break;
-      }
-      case ExprKind::kChars:
-        if (pos < text_.size() && in_ranges(e.ranges, text_[pos])) out.insert(pos + 1);
-        break;
-      case ExprKind::kSequence: {
-        std::set<size_t> at{pos};
-        for (ExprId c : e.children) {
-          std::set<size_t> next;
-          for (size_t p : at) {
-            const std::set<size_t>& s = ends(c, p);
-            next.insert(s.begin(), s.end());
-          }
-          at = std::move(next);
-        }
-        out = std::move(at);
-        break;
-      }
-      case ExprKind::kChoice:
-        for (ExprId c : e.children) {
-          const std::set<size_t>& s = ends(c, pos);
-          out.insert(s.begin(), s.end());
-        }
-        break;
-      case ExprKind::kRepeat: {
-        std::set<size_t> frontier{pos};
-        for (int64_t k = 0;; ++k) {
-          if (k >= e.min) out.insert(frontier.begin(), frontier.end());
-          if ((e.max != Grammar::kUnbounded && k == e.max) || frontier.empty()) break;
-          std::set<size_t> next;
-          for (size_t p : frontier) {
-            const std::set<size_t>& s = ends(e.children[0], p);
-            next.insert(s.begin(), s.end());
-          }
-          if (k + 1 > e.min) {
-            for (size_t p : out) next.erase(p);
-          }
-          frontier = std::move(next);
-        }
-        break;
-      }
-      case ExprKind::kRule:
-        if (g_.rule_body(e.rule) >= 0) out = ends(g_.rule_body(e.rule), pos);
-        break;
-    }
-    return memo_[key] = std::move(out);
-  }
-
-  const Grammar& g_;
-  std::vector<uint32_t> text_;
-  std::map<std::pair<ExprId, size_t>, std::set<size_t>> memo_;
-};
-
 }  // namespace
 
 ExprId StringEncoder::any_char() {
@@ -361,7 +290,7 @@ ExprId any_string_except(Grammar& g, const std::vector<std::string>& names) {
   return complement_of(g, root, g.star(g.any_char()));
 }
 
-bool expr_matches(const Grammar& g, ExprId e, std::string_view utf8) { return PositionMatcher(g, code_points_of(utf8)).whole(e); }
+bool expr_matches(const Grammar& g, ExprId e, std::string_view utf8) { return IrMatcher(g).matches(e, utf8); }
 
 size_t code_point_count(std::string_view utf8) {
   return static_cast<size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
