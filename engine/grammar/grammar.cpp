@@ -85,24 +85,6 @@ std::string print_char(uint32_t cp, bool in_class) {
 
 }  // namespace
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 size_t decode_utf8(std::string_view s, size_t i, uint32_t* cp_out) {
   const auto b0 = static_cast<unsigned char>(s[i]);
   size_t n;
@@ -266,9 +248,21 @@ RuleId Grammar::declare_rule(std::string_view name) {
   }
   if (base.empty()) base = "rule";
   std::string unique = base;
-  for (int n = 2; find_rule(unique) >= 0; ++n) unique = base + "-" + std::to_string(n);
+  if (rule_ids_.count(unique) != 0) {
+    // Suffixes continue from the last one given to this base, so that many rules of one base
+    // (the items of a large schema) are declared in linear time.
+    int& n = next_suffix_[base];
+    n = std::max(n, 2);
+    do {
+      unique = base;
+      unique += '-';
+      unique += std::to_string(n++);
+    } while (rule_ids_.count(unique) != 0);
+  }
+  const auto id = static_cast<RuleId>(rules_.size());
+  rule_ids_.emplace(unique, id);
   rules_.push_back(Rule{std::move(unique), -1});
-  return static_cast<RuleId>(rules_.size() - 1);
+  return id;
 }
 
 void Grammar::define_rule(RuleId rule, ExprId body) {
@@ -286,10 +280,8 @@ ExprId Grammar::ref(RuleId rule) {
 }
 
 RuleId Grammar::find_rule(std::string_view name) const {
-  for (size_t i = 0; i < rules_.size(); ++i) {
-    if (rules_[i].name == name) return static_cast<RuleId>(i);
-  }
-  return -1;
+  const auto it = rule_ids_.find(std::string(name));
+  return it == rule_ids_.end() ? -1 : it->second;
 }
 
 void Grammar::validate() const {

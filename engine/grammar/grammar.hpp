@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/error.hpp"
+#include "engine/utf8.hpp"
 
 namespace ragent::grammar {
 
@@ -121,13 +123,15 @@ class Grammar {
 
   std::vector<Expr> exprs_;
   std::vector<Rule> rules_;
+  std::unordered_map<std::string, RuleId> rule_ids_;  // by name
+  std::unordered_map<std::string, int> next_suffix_;   // next numeric suffix per base name
   RuleId root_ = -1;
   ExprId empty_ = -1;
   ExprId nothing_ = -1;
 };
 
 // Appends the UTF-8 encoding of code point cp (<= kMaxCodePoint, not a surrogate) to out.
-void append_utf8(std::string& out, uint32_t cp);
+using engine::append_utf8;
 
 // Decodes the UTF-8 sequence at s[i] (i < s.size()) into *cp and returns its length, or returns
 // 0 if it is not valid UTF-8 (truncated, overlong, a surrogate, above U+10FFFF).
