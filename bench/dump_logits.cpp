@@ -3,7 +3,7 @@
 // runtime's (bench/peer/same_numbers.sh; bench/peer/llama_logits.cpp writes llama.cpp's in
 // the same format).
 //
-//   dump_logits MODEL TOKENS OUT [-t THREADS] [--kv f16|f32]
+//   dump_logits MODEL TOKENS OUT [-t THREADS] [--kv f16|f32] [--greedy N]
 //
 // TOKENS: a text file of token ids; any character that is not a digit separates them, so
 // `ragent tokenize`'s "[128000, 9906, ...]" reads as it is. The ids run at positions 0..n-1
@@ -11,10 +11,14 @@
 // OUT: int32 n_rows, int32 n_vocab, then n_rows rows of n_vocab float32 (host byte order,
 // little-endian on x86), row i being the logits that predict token i + 1 from tokens 0..i.
 // Keys and values are stored as F16 (--kv f16, the default, as llama.cpp's default cache) or
-// F32. Progress and the timing go to stderr. Exit status 1 with a message naming the file on
+// F32. --greedy N: instead, OUT gets the N token ids that greedy decoding appends to TOKENS
+// (argmax of each step's logits, the lowest id among equal maxima, one token per forward pass)
+// as one line of text, as bench/peer/llama_logits.cpp writes llama.cpp's; for
+// bench/peer/greedy_same.sh. Progress and the timing go to stderr. Exit status 1 with a message naming the file on
 // any error.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cctype>
 #include <cstdint>
@@ -74,6 +78,9 @@ int main(int argc, char** argv) {
   app.add_option("OUT", out_path, "output file: int32 rows, int32 vocab, float32 logits")->required();
   app.add_option("-t,--threads", threads, "threads (default: all cores)")->check(CLI::PositiveNumber);
   app.add_option("--kv", kv, "KV cache type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+  int greedy = 0;
+  app.add_option("--greedy", greedy, "write the ids of N greedy tokens after TOKENS instead of logits")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -88,6 +95,26 @@ int main(int argc, char** argv) {
     std::vector<float> logits(tokens.size() * static_cast<size_t>(vocab));
     const auto cache = backend.new_sequence_cache();
     const auto start = std::chrono::steady_clock::now();
+    if (greedy > 0) {
+      std::vector<float> last(static_cast<size_t>(vocab));
+      backend.forward(tokens.data(), n, positions.data(), *cache, last.data(), false);
+      std::string ids;
+      for (int step = 0; step < greedy; ++step) {
+        const auto best = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+        if (!ids.empty()) ids += ' ';
+        ids += std::to_string(best);
+        const int32_t position = n + step;
+        backend.forward(&best, 1, &position, *cache, last.data(), false);
+      }
+      std::ofstream out(out_path, std::ios::trunc);
+      out << ids << "\n";
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + out_path);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "dump_logits: %d greedy tokens after %d of %s in %.2f s -> %s\n", greedy, n,
+                   model_path.c_str(), seconds, out_path.c_str());
+      return 0;
+    }
     backend.forward(tokens.data(), n, positions.data(), *cache, logits.data(), true);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     write_rows(out_path, logits, n, static_cast<int32_t>(vocab));

@@ -5,7 +5,7 @@
 // scratch llama.cpp build that bench/peer/llama_cpp.sh makes, through llama.cpp's public
 // llama.h API; our CMake build never sees it (bench/*.cpp is globbed, bench/peer/ is not).
 //
-//   llama_logits MODEL TOKENS OUT [THREADS] [f16|f32] [auto|on|off]
+//   llama_logits MODEL TOKENS OUT [THREADS] [f16|f32] [auto|on|off] [GREEDY]
 //
 // TOKENS: a text file of token ids (anything that is not a digit separates them). The ids go
 // into ONE llama_decode at positions 0..n-1 of sequence 0 with logits requested for every
@@ -15,6 +15,9 @@
 // the 6th (default auto, llama.cpp's default, which the CPU backend resolves to enabled; the
 // summary line on stderr says what it resolved to); every other context parameter is
 // llama.cpp's default. Exit status 1 with a message on any error.
+// GREEDY > 0 (7th argument): instead of the logits, OUT gets the GREEDY token ids that greedy
+// decoding appends to TOKENS (argmax of each step's logits, the lowest id among equal maxima,
+// one token per llama_decode), as one line of text; for bench/peer/greedy_same.sh.
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -71,10 +74,12 @@ void quiet_log(ggml_log_level level, const char* text, void*) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4 || argc > 7) {
-    std::fprintf(stderr, "usage: %s MODEL TOKENS OUT [THREADS] [f16|f32] [auto|on|off]\n", argv[0]);
+  if (argc < 4 || argc > 8) {
+    std::fprintf(stderr, "usage: %s MODEL TOKENS OUT [THREADS] [f16|f32] [auto|on|off] [GREEDY]\n", argv[0]);
     return 2;
   }
+  const int greedy = argc > 7 ? std::atoi(argv[7]) : 0;
+  if (greedy < 0) fail(std::string("GREEDY must be at least 0, got ") + argv[7]);
   const char* model_path = argv[1];
   const char* out_path = argv[3];
   const int threads = argc > 4 ? std::atoi(argv[4]) : 2;
@@ -100,7 +105,7 @@ int main(int argc, char** argv) {
   }
 
   llama_context_params ctx_params = llama_context_default_params();
-  ctx_params.n_ctx = static_cast<uint32_t>(n);
+  ctx_params.n_ctx = static_cast<uint32_t>(n + greedy);
   ctx_params.n_batch = static_cast<uint32_t>(n);
   ctx_params.n_ubatch = static_cast<uint32_t>(n);
   ctx_params.n_seq_max = 1;
@@ -120,11 +125,41 @@ int main(int argc, char** argv) {
     batch.pos[i] = i;
     batch.n_seq_id[i] = 1;
     batch.seq_id[i][0] = 0;
-    batch.logits[i] = 1;
+    batch.logits[i] = greedy == 0 || i == n - 1 ? 1 : 0;
   }
   batch.n_tokens = n;
   const int64_t start_us = ggml_time_us();
   if (const int rc = llama_decode(ctx, batch); rc != 0) fail("llama_decode returned " + std::to_string(rc));
+
+  if (greedy > 0) {
+    std::string ids;
+    for (int32_t step = 0; step < greedy; ++step) {
+      const float* row = llama_get_logits_ith(ctx, -1);
+      if (row == nullptr) fail("llama_get_logits_ith(-1) returned no logits");
+      llama_token best = 0;
+      for (llama_token t = 1; t < n_vocab; ++t) {
+        if (row[t] > row[best]) best = t;
+      }
+      if (!ids.empty()) ids += ' ';
+      ids += std::to_string(best);
+      batch.n_tokens = 1;
+      batch.token[0] = best;
+      batch.pos[0] = n + step;
+      batch.logits[0] = 1;
+      if (const int rc = llama_decode(ctx, batch); rc != 0) fail("llama_decode returned " + std::to_string(rc));
+    }
+    FILE* out = std::fopen(out_path, "wb");
+    if (out == nullptr) fail(std::string("cannot write ") + out_path + ": " + std::strerror(errno));
+    const bool ok = std::fprintf(out, "%s\n", ids.c_str()) > 0;
+    if (std::fclose(out) != 0 || !ok) fail(std::string("cannot write ") + out_path);
+    std::fprintf(stderr, "llama_logits: %d greedy tokens after %d of %s in %.2f s -> %s\n", greedy, n, model_path,
+                 static_cast<double>(ggml_time_us() - start_us) * 1e-6, out_path);
+    llama_batch_free(batch);
+    llama_free(ctx);
+    llama_model_free(model);
+    llama_backend_free();
+    return 0;
+  }
   const double seconds = static_cast<double>(ggml_time_us() - start_us) * 1e-6;
 
   FILE* out = std::fopen(out_path, "wb");
