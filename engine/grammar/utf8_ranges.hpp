@@ -1,0 +1,24 @@
+// Code point ranges as UTF-8 byte ranges: the bridge from the grammar IR's classes (over code
+// points) to the byte-level automata that are matched against token bytes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace ragent::grammar {
+
+// The UTF-8 encodings of a set of code points of one encoded length: byte i of an encoding is
+// in [lo[i], hi[i]] for i < length, and every byte string so formed is such an encoding.
+struct Utf8Sequence {
+  int length = 0;
+  std::array<uint8_t, 4> lo{};
+  std::array<uint8_t, 4> hi{};
+};
+
+// Sequences whose byte strings are exactly the UTF-8 encodings of the scalar values in
+// [lo, hi] (surrogates D800-DFFF and values past U+10FFFF left out), each encoding in exactly
+// one sequence, in increasing code point order. Empty when the range holds no scalar value.
+std::vector<Utf8Sequence> utf8_sequences(uint32_t lo, uint32_t hi);
+
+}  // namespace ragent::grammar
