@@ -116,6 +116,18 @@ size_t decode_utf8(std::string_view s, size_t i, uint32_t* cp_out) {
   return n;
 }
 
+bool decode_utf8_all(std::string_view s, std::vector<uint32_t>& out) {
+  out.clear();
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = 0;
+    const size_t n = decode_utf8(s, i, &cp);
+    if (n == 0) return false;
+    out.push_back(cp);
+    i += n;
+  }
+  return true;
+}
+
 ExprId Grammar::add(Expr e) {
   exprs_.push_back(std::move(e));
   return static_cast<ExprId>(exprs_.size() - 1);

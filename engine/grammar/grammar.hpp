@@ -137,4 +137,8 @@ using engine::append_utf8;
 // 0 if it is not valid UTF-8 (truncated, overlong, a surrogate, above U+10FFFF).
 size_t decode_utf8(std::string_view s, size_t i, uint32_t* cp);
 
+// All code points of s into out (cleared first); false, with out partial, when s is not valid
+// UTF-8.
+bool decode_utf8_all(std::string_view s, std::vector<uint32_t>& out);
+
 }  // namespace ragent::grammar

@@ -4,25 +4,8 @@
 
 namespace ragent::grammar {
 
-namespace {
-
-// The code points of utf8, or false for invalid UTF-8.
-bool decode_all(std::string_view utf8, std::vector<uint32_t>& out) {
-  out.clear();
-  for (size_t i = 0; i < utf8.size();) {
-    uint32_t cp = 0;
-    const size_t n = decode_utf8(utf8, i, &cp);
-    if (n == 0) return false;
-    out.push_back(cp);
-    i += n;
-  }
-  return true;
-}
-
-}  // namespace
-
 bool IrMatcher::matches(ExprId e, std::string_view utf8) {
-  if (!decode_all(utf8, text_)) return false;
+  if (!decode_utf8_all(utf8, text_)) return false;
   memo_.clear();
   return ends(e, 0).count(text_.size()) > 0;
 }
@@ -42,7 +25,7 @@ const std::set<size_t>& IrMatcher::ends(ExprId id, size_t pos) {
     case ExprKind::kNothing: break;
     case ExprKind::kLiteral: {
       std::vector<uint32_t> lit;
-      if (decode_all(e.text, lit) && pos + lit.size() <= text_.size() &&
+      if (decode_utf8_all(e.text, lit) && pos + lit.size() <= text_.size() &&
           std::equal(lit.begin(), lit.end(), text_.begin() + static_cast<std::ptrdiff_t>(pos))) {
         out.insert(pos + lit.size());
       }

@@ -25,18 +25,11 @@ namespace ragent::grammar::schema_detail {
 
 namespace {
 
+// The code points of s. Schema strings come from parsed JSON, so invalid UTF-8 is a value
+// built by hand; it is refused rather than decoded into something else.
 std::vector<uint32_t> code_points_of(std::string_view s) {
   std::vector<uint32_t> out;
-  for (size_t i = 0; i < s.size();) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    const int n = b0 < 0x80 ? 1 : b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : 2;
-    uint32_t cp = n == 1 ? b0 : (b0 & (0x7Fu >> n));
-    for (int k = 1; k < n && i + static_cast<size_t>(k) < s.size(); ++k) {
-      cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3Fu);
-    }
-    out.push_back(cp);
-    i += static_cast<size_t>(n);
-  }
+  if (!decode_utf8_all(s, out)) throw GrammarError("schema: a string is not valid UTF-8");
   return out;
 }
 

@@ -152,49 +152,10 @@ RAGENT_AVX512 float dot_float(int64_t n, const void* w, const void* xv) {
   return sum;
 }
 
-// pack_activation_row of dot.cpp with the block quantization in vectors. Same bytes: the scale
-// is formed in scalar exactly as quantize_block_q8 forms it, x * (1/d) rounds to nearest even
-// (roundscale), NaN products become 0 and the rest clamp to +-127; max ignores NaN inputs as
-// std::max does there (NaN as the first operand of vmaxps yields the second).
-RAGENT_AVX512 void pack_activations(const float* x, int64_t cols, int offset, PackedPair* out) {
-  const int64_t nblocks = cols / kQK8_0;
-  const __m256i ones = _mm256_set1_epi8(1);
-  for (int64_t p = 0; p < (nblocks + 1) / 2; ++p) {
-    PackedPair& pp = out[p];
-    std::memset(&pp, 0, sizeof pp);
-    for (int half = 0; half < 2; ++half) {
-      const int64_t b = 2 * p + half;
-      if (b >= nblocks) break;
-      const __m512 v0 = _mm512_loadu_ps(x + b * kQK8_0), v1 = _mm512_loadu_ps(x + b * kQK8_0 + 16);
-      const __m512 amax_v = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
-      const float d = _mm512_reduce_max_ps(amax_v) / 127.0f;
-      const float id = d != 0.0f ? 1.0f / d : 0.0f;
-      __m128i q[2];
-      for (int i = 0; i < 2; ++i) {
-        const __m512 scaled = _mm512_mul_ps(i == 0 ? v0 : v1, _mm512_set1_ps(id));
-        const __mmask16 ordered = _mm512_cmp_ps_mask(scaled, scaled, _CMP_ORD_Q);
-        const __m512 r = _mm512_roundscale_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m512 c = _mm512_max_ps(_mm512_min_ps(r, _mm512_set1_ps(127.0f)), _mm512_set1_ps(-127.0f));
-        q[i] = _mm512_cvtepi32_epi8(_mm512_maskz_cvtps_epi32(ordered, c));
-      }
-      const __m256i qs = _mm256_set_m128i(q[1], q[0]);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pp.a + 32 * half), qs);
-      alignas(32) int32_t sums[8];  // Σ of each 4 bytes
-      _mm256_store_si256(reinterpret_cast<__m256i*>(sums), _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, qs));
-      for (int k = 0; k < 2; ++k) {
-        const int g = 2 * half + k;
-        const int32_t sum = (sums[4 * k] + sums[4 * k + 1]) + (sums[4 * k + 2] + sums[4 * k + 3]);
-        pp.dx[g] = d;
-        pp.init[g] = -offset * sum;
-        pp.xs[g] = d * static_cast<float>(sum);
-      }
-      pp.binit[half] = pp.init[2 * half] + pp.init[2 * half + 1];
-    }
-  }
-}
-
-// quantize_q8a_portable / quantize_q8k_portable in vectors, the same bytes (see
-// pack_activations): amax ignoring NaN, scale and rounding formed as there.
+// The block quantization of quantize_block_q8 (dot.cpp) in vectors, the same bytes: amax
+// ignoring NaN (NaN as the first operand of vmaxps yields the second, as std::max does there),
+// the scale formed in scalar as there, x * (1/d) rounded to nearest even (roundscale), NaN
+// products to 0 and the rest clamped to +-127.
 RAGENT_AVX512 inline float block_amax(const float* x, int n) {
   __m512 amax = _mm512_setzero_ps();
   for (int i = 0; i < n; i += 16) amax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), amax);
@@ -210,6 +171,33 @@ RAGENT_AVX512 inline __m512i quantize16(const float* x, float id) {
   return _mm512_maskz_cvtps_epi32(ordered, c);
 }
 
+// pack_activations_portable of dot.cpp in vectors: the same bytes, by block_amax and quantize16.
+RAGENT_AVX512 void pack_activations(const float* x, int64_t cols, int offset, PackedPair* out) {
+  const int64_t nblocks = cols / kQK8_0;
+  for (int64_t p = 0; p < (nblocks + 1) / 2; ++p) {
+    PackedPair& pp = out[p];
+    std::memset(&pp, 0, sizeof pp);
+    for (int half = 0; half < 2; ++half) {
+      const int64_t b = 2 * p + half;
+      if (b >= nblocks) break;
+      const float* xb = x + b * kQK8_0;
+      const float d = block_amax(xb, kQK8_0) / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int k = 0; k < 2; ++k) {  // granule g: 16 values
+        const int g = 2 * half + k;
+        const __m512i q = quantize16(xb + 16 * k, id);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(pp.a + 16 * g), _mm512_cvtepi32_epi8(q));
+        const int32_t sum = _mm512_reduce_add_epi32(q);
+        pp.dx[g] = d;
+        pp.init[g] = -offset * sum;
+        pp.xs[g] = d * static_cast<float>(sum);
+      }
+      pp.binit[half] = pp.init[2 * half] + pp.init[2 * half + 1];
+    }
+  }
+}
+
+// quantize_q8a_portable / quantize_q8k_portable in vectors, the same bytes.
 RAGENT_AVX512 void quantize_q8a(const float* x, BlockQ8A* out, int64_t nblocks) {
   for (int64_t b = 0; b < nblocks; ++b, x += kQK8_0) {
     const float d = block_amax(x, kQK8_0) / 127.0f;
@@ -366,79 +354,56 @@ RAGENT_AVX512 inline void add_fifth_bit(__m512i qh2, int j0, __m512i& lo, __m512
   hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh2, bit_hi), hi, sixteen);
 }
 
-// Q4_K and Q5_K share the loop; the fifth bit is added when kFifthBit. kRows weight rows
-// (row r at w + r * row_bytes) against one activation row: the activation loads, the larger
-// share of the loop's loads, are made once for all of them.
-template <bool kFifthBit, class Block, int kRows>
-RAGENT_AVX512 void dot_q45_k_rows(int64_t n, const void* w, size_t row_bytes, const void* x, float* out) {
-  const auto* xb = static_cast<const BlockQ8K*>(x);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  __m512 acc[kRows];
-  __m256 min_acc[kRows];
-  for (int r = 0; r < kRows; ++r) {
-    acc[r] = _mm512_setzero_ps();
-    min_acc[r] = _mm256_setzero_ps();
-  }
-  const int64_t nb = n / kQK_K;
-  RowsPrefetcher<kRows, Block> prefetcher(w, row_bytes, nb);
-  for (int64_t b = 0; b < nb; ++b) {
-    prefetcher.step();
-    const BlockQ8K& xq = xb[b];
-    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.bsums));
-    __m512i act[2][2];  // [half][lo/hi]: the activations each nibble plane multiplies
-    for (int half = 0; half < 2; ++half) {
-      const int8_t* a = xq.qs + 128 * half;
-      act[half][0] = load_2x256(a, a + 64);
-      act[half][1] = load_2x256(a + 32, a + 96);
-    }
-    for (int r = 0; r < kRows; ++r) {
-      const Block& blk = reinterpret_cast<const Block*>(static_cast<const char*>(w) + static_cast<size_t>(r) * row_bytes)[b];
-      uint64_t sc8, m8;
-      unpack_k_scales8(blk.scales, sc8, m8);
-      // Σ_j m_j (bsum_2j + bsum_2j+1): each min paired with two 16-value sums.
-      const __m128i m_bytes = _mm_cvtsi64_si128(static_cast<long long>(m8));
-      const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
-      const __m256i mins = _mm256_madd_epi16(m16, bsums);
-      min_acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_to_float(blk.dmin) * xq.d), min_acc[r]);
-      __m512i qh2;
-      if constexpr (kFifthBit) {
-        qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-            reinterpret_cast<const BlockQ5_K&>(blk).qh)));
-      }
-      // Scales as 16-bit lanes, 16 lanes (32 values) per sub-block: vpmaddubsw gives 16-bit
-      // sums of value pairs (|15 * 127 * 2| fits), and vpmaddwd against the scales both widens
-      // them to 32 bits and applies the sub-block scale, where dpbusd would need a 32-bit
-      // multiply after.
-      const __m512i sc16_all = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
-      __m512i sumi[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int half = 0; half < 2; ++half) {  // chunks 2*half and 2*half+1: sub-blocks 4*half..4*half+3
-        const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * half);
-        __m512i lo = _mm512_and_si512(raw, low4);                         // sub-blocks 4h, 4h+2
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);   // sub-blocks 4h+1, 4h+3
-        const int j0 = 4 * half;
-        if constexpr (kFifthBit) add_fifth_bit(qh2, j0, lo, hi);
-        const __m512i p_lo = _mm512_maddubs_epi16(lo, act[half][0]);
-        const __m512i p_hi = _mm512_maddubs_epi16(hi, act[half][1]);
-        const __m512i s_lo = _mm512_permutexvar_epi16(spread16_idx(j0, j0 + 2), sc16_all);
-        const __m512i s_hi = _mm512_permutexvar_epi16(spread16_idx(j0 + 1, j0 + 3), sc16_all);
-        sumi[0] = _mm512_dpwssd_epi32(sumi[0], p_lo, s_lo);
-        sumi[1] = _mm512_dpwssd_epi32(sumi[1], p_hi, s_hi);
-      }
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sumi[0], sumi[1])),
-                               _mm512_set1_ps(half_to_float(blk.d) * xq.d), acc[r]);
-    }
-  }
-  for (int r = 0; r < kRows; ++r) {
-    const __m512 min_wide = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(min_acc[r]), 0));
-    out[r] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[r], min_wide));
-  }
-}
-
+// One row of Q4_K or Q5_K (the fifth bit added when kFifthBit) against one activation row.
+// GEMV takes rows two at a time (dot2_q45_k below); this serves an odd last row and the
+// row-by-row products.
 template <bool kFifthBit, class Block>
 RAGENT_AVX512 float dot_q45_k(int64_t n, const void* w, const void* x) {
-  float out;
-  dot_q45_k_rows<kFifthBit, Block, 1>(n, w, 0, x, &out);
-  return out;
+  const auto* wb = static_cast<const Block*>(w);
+  const auto* xb = static_cast<const BlockQ8K*>(x);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  __m512 acc = _mm512_setzero_ps();
+  __m256 min_acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const Block& blk = wb[b];
+    const BlockQ8K& xq = xb[b];
+    prefetch_block(&blk);
+    uint64_t sc8, m8;
+    unpack_k_scales8(blk.scales, sc8, m8);
+    // Σ_j m_j (bsum_2j + bsum_2j+1): each min paired with two 16-value sums.
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.bsums));
+    const __m128i m_bytes = _mm_cvtsi64_si128(static_cast<long long>(m8));
+    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m_bytes, m_bytes));
+    const __m256i mins = _mm256_madd_epi16(m16, bsums);
+    min_acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(half_to_float(blk.dmin) * xq.d), min_acc);
+    __m512i qh2;
+    if constexpr (kFifthBit) {
+      qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+          reinterpret_cast<const BlockQ5_K&>(blk).qh)));
+    }
+    // Scales as 16-bit lanes, 16 lanes (32 values) per sub-block: vpmaddubsw gives 16-bit
+    // sums of value pairs (|15 * 127 * 2| fits), and vpdpwssd against the scales both widens
+    // them to 32 bits and applies the sub-block scale, where dpbusd would need a 32-bit
+    // multiply after.
+    const __m512i sc16_all = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(sc8))));
+    __m512i sumi[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int half = 0; half < 2; ++half) {  // sub-blocks 4*half..4*half+3
+      const int8_t* a = xq.qs + 128 * half;
+      const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * half);
+      __m512i lo = _mm512_and_si512(raw, low4);                         // sub-blocks 4h, 4h+2
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);   // sub-blocks 4h+1, 4h+3
+      const int j0 = 4 * half;
+      if constexpr (kFifthBit) add_fifth_bit(qh2, j0, lo, hi);
+      sumi[0] = _mm512_dpwssd_epi32(sumi[0], _mm512_maddubs_epi16(lo, load_2x256(a, a + 64)),
+                                    _mm512_permutexvar_epi16(spread16_idx(j0, j0 + 2), sc16_all));
+      sumi[1] = _mm512_dpwssd_epi32(sumi[1], _mm512_maddubs_epi16(hi, load_2x256(a + 32, a + 96)),
+                                    _mm512_permutexvar_epi16(spread16_idx(j0 + 1, j0 + 3), sc16_all));
+    }
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sumi[0], sumi[1])),
+                          _mm512_set1_ps(half_to_float(blk.d) * xq.d), acc);
+  }
+  const __m512 min_wide = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_setzero_pd(), _mm256_castps_pd(min_acc), 0));
+  return _mm512_reduce_add_ps(_mm512_sub_ps(acc, min_wide));
 }
 
 // The scales and mins of two Q4_K/Q5_K super-blocks (their 12-byte packed fields at s0 and s1,
