@@ -1,0 +1,103 @@
+#include "engine/grammar/vocabulary.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "engine/error.hpp"
+
+namespace ragent::grammar {
+
+bool SliceClass::operator<(const SliceClass& other) const {
+  if (non_ascii != other.non_ascii) return non_ascii < other.non_ascii;
+  for (size_t i = 0; i < 128; ++i) {
+    if (ascii[i] != other.ascii[i]) return other.ascii[i];
+  }
+  return false;
+}
+
+Vocabulary::Vocabulary(std::vector<std::string> token_bytes, const TokenBitset& excluded,
+                       std::vector<int32_t> stop_tokens)
+    : tokens_(std::move(token_bytes)), trie_(tokens_, excluded), stop_tokens_(std::move(stop_tokens)) {
+  for (int32_t id : stop_tokens_) {
+    if (id < 0 || static_cast<size_t>(id) >= tokens_.size()) {
+      throw engine::EngineError("grammar vocabulary: stop token " + std::to_string(id) + " is outside the " +
+                                std::to_string(tokens_.size()) + "-token vocabulary");
+    }
+  }
+  std::sort(stop_tokens_.begin(), stop_tokens_.end());
+  stop_tokens_.erase(std::unique(stop_tokens_.begin(), stop_tokens_.end()), stop_tokens_.end());
+}
+
+bool Vocabulary::is_stop_token(int32_t id) const {
+  return std::binary_search(stop_tokens_.begin(), stop_tokens_.end(), id);
+}
+
+size_t Vocabulary::slice_count() const {
+  std::lock_guard lock(mu_);
+  return slices_.size();
+}
+
+namespace {
+
+// UTF-8 reader state for a slice walk: at a code point boundary, or inside a multi-byte
+// sequence with `remaining` bytes to come, the next one in [lo, hi].
+struct Utf8Reader {
+  uint8_t remaining = 0;
+  uint8_t lo = 0x80;
+  uint8_t hi = 0xBF;
+};
+
+// The continuation a valid lead byte asks for (RFC 3629's table), or remaining 0 if invalid.
+Utf8Reader after_lead(uint8_t b) {
+  if (b >= 0xC2 && b <= 0xDF) return {1, 0x80, 0xBF};
+  if (b == 0xE0) return {2, 0xA0, 0xBF};
+  if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return {2, 0x80, 0xBF};
+  if (b == 0xED) return {2, 0x80, 0x9F};
+  if (b == 0xF0) return {3, 0x90, 0xBF};
+  if (b >= 0xF1 && b <= 0xF3) return {3, 0x80, 0xBF};
+  if (b == 0xF4) return {3, 0x80, 0x8F};
+  return {0, 0, 0};
+}
+
+}  // namespace
+
+const Slice& Vocabulary::slice(const SliceClass& cls) const {
+  std::lock_guard lock(mu_);
+  if (auto it = slices_.find(cls); it != slices_.end()) return *it->second;
+  auto slice = std::make_unique<Slice>();
+  slice->tokens = TokenBitset(tokens_.size());
+  const auto nodes = trie_.nodes();
+  std::vector<Utf8Reader> at(trie_.max_depth() + 1);
+  size_t i = 0;
+  while (i < nodes.size()) {
+    const TokenTrie::Node& node = nodes[i];
+    const Utf8Reader parent = at[node.depth - 1];
+    Utf8Reader next;
+    bool alive = false;
+    if (parent.remaining > 0) {
+      alive = node.byte >= parent.lo && node.byte <= parent.hi;  // else invalid UTF-8: dead everywhere
+      next = parent.remaining == 1 ? Utf8Reader{} : Utf8Reader{static_cast<uint8_t>(parent.remaining - 1), 0x80, 0xBF};
+    } else if (node.byte < 0x80) {
+      alive = cls.ascii[node.byte];
+      if (!alive) slice->frontier.push_back(static_cast<uint32_t>(i));
+    } else {
+      next = after_lead(node.byte);
+      if (next.remaining > 0) {  // a valid lead byte; an invalid one is dead everywhere
+        alive = cls.non_ascii;
+        if (!alive) slice->frontier.push_back(static_cast<uint32_t>(i));
+      }
+    }
+    if (!alive) {
+      i = node.subtree_end;
+      continue;
+    }
+    at[node.depth] = next;
+    for (int32_t id = node.token; id >= 0; id = trie_.next_same(id)) slice->tokens.set(static_cast<size_t>(id));
+    ++i;
+  }
+  const Slice& out = *slice;
+  slices_.emplace(cls, std::move(slice));
+  return out;
+}
+
+}  // namespace ragent::grammar

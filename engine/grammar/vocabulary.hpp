@@ -1,0 +1,66 @@
+// A tokenizer's vocabulary as grammar masks see it: built once per tokenizer and shared by
+// every compiled grammar and every sequence.
+//
+// Besides the token trie it keeps "slices": for a class of code points (a set of ASCII bytes,
+// plus optionally every non-ASCII code point), the tokens whose bytes are nothing but such
+// code points (a trailing, valid, incomplete UTF-8 sequence included), and the frontier: the
+// trie nodes where a path of whole class code points first meets a byte outside the class. A
+// grammar state that loops on the class (inside a JSON string, say) accepts the slice's tokens
+// outright and walks only the frontier's subtrees. Slices are computed on first request
+// (one pass over the trie) and cached.
+//
+// Thread safety: all const members may be called from any thread; slice() locks while it
+// computes a new class.
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/grammar/token_trie.hpp"
+
+namespace ragent::grammar {
+
+struct SliceClass {
+  std::bitset<128> ascii;  // ASCII bytes in the class
+  bool non_ascii = false;  // every code point from U+0080 up is in the class
+  bool operator<(const SliceClass& other) const;
+};
+
+struct Slice {
+  TokenBitset tokens;              // tokens made only of the class's code points
+  std::vector<uint32_t> frontier;  // trie node indices, in DFS order
+};
+
+class Vocabulary {
+ public:
+  // token_bytes[id]: the bytes token id decodes to. excluded: special tokens that are never
+  // text (they are not in the trie; a grammar never allows them). stop_tokens: the ids a
+  // grammar allows when it can end (end of text, end of turn). Throws engine::EngineError as
+  // TokenTrie does, or for a stop token id out of range.
+  Vocabulary(std::vector<std::string> token_bytes, const TokenBitset& excluded, std::vector<int32_t> stop_tokens);
+
+  size_t size() const { return tokens_.size(); }
+  const std::string& token(int32_t id) const { return tokens_[static_cast<size_t>(id)]; }
+  const TokenTrie& trie() const { return trie_; }
+  std::span<const int32_t> stop_tokens() const { return stop_tokens_; }
+  bool is_stop_token(int32_t id) const;
+
+  // The slice of cls, computed on the first call for it.
+  const Slice& slice(const SliceClass& cls) const;
+  size_t slice_count() const;
+
+ private:
+  std::vector<std::string> tokens_;
+  TokenTrie trie_;
+  std::vector<int32_t> stop_tokens_;
+  mutable std::mutex mu_;
+  mutable std::map<SliceClass, std::unique_ptr<Slice>> slices_;
+};
+
+}  // namespace ragent::grammar
