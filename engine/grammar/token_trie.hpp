@@ -22,6 +22,9 @@
 
 namespace ragent::grammar {
 
+// 64-bit words of a mask over n tokens (token t is bit t % 64 of word t / 64).
+inline size_t mask_words(size_t n) { return (n + 63) / 64; }
+
 // A set of token ids 0..size()-1 as packed bits: the allowed-token mask a sampler applies.
 // Bits at and past size() in the last word are always zero, so count(), equality and the
 // word-wise operators need no tail masking.

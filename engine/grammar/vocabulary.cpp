@@ -100,4 +100,45 @@ const Slice& Vocabulary::slice(const SliceClass& cls) const {
   return out;
 }
 
+TriggerTable::TriggerTable(std::span<const std::string> tokens, std::string_view t)
+    : trigger(t), failure(t.size() + 1, 0), completing(t.size()) {
+  if (t.empty()) throw engine::EngineError("trigger table: the trigger is empty");
+  for (size_t i = 1, k = 0; i < t.size(); ++i) {
+    while (k > 0 && t[i] != t[k]) k = failure[k];
+    if (t[i] == t[k]) ++k;
+    failure[i + 1] = static_cast<uint32_t>(k);
+  }
+  for (uint32_t start = 0; start < t.size(); ++start) {
+    for (size_t id = 0; id < tokens.size(); ++id) {
+      uint32_t matched = start;
+      const std::string& bytes = tokens[id];
+      for (size_t i = 0; i < bytes.size(); ++i) {
+        matched = step(matched, static_cast<uint8_t>(bytes[i]));
+        if (matched == t.size()) {
+          completing[start].emplace_back(static_cast<int32_t>(id), static_cast<uint32_t>(i + 1));
+          break;
+        }
+      }
+    }
+  }
+}
+
+uint32_t TriggerTable::step(uint32_t matched, uint8_t byte) const {
+  while (matched > 0 && static_cast<uint8_t>(trigger[matched]) != byte) matched = failure[matched];
+  return static_cast<uint8_t>(trigger[matched]) == byte ? matched + 1 : 0;
+}
+
+const TriggerTable& Vocabulary::trigger_table(std::string_view trigger) const {
+  std::lock_guard lock(mu_);
+  auto it = triggers_.find(trigger);
+  if (it == triggers_.end()) {
+    std::vector<std::string> text(tokens_.size());
+    for (size_t id = 0; id < tokens_.size(); ++id) {
+      if (trie_.included().test(id)) text[id] = tokens_[id];  // special tokens are never text
+    }
+    it = triggers_.emplace(std::string(trigger), std::make_unique<TriggerTable>(text, trigger)).first;
+  }
+  return *it->second;
+}
+
 }  // namespace ragent::grammar

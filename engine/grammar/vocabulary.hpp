@@ -20,6 +20,8 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/grammar/token_trie.hpp"
@@ -35,6 +37,20 @@ struct SliceClass {
 struct Slice {
   TokenBitset tokens;              // tokens made only of the class's code points
   std::vector<uint32_t> frontier;  // trie node indices, in DFS order
+};
+
+// Which tokens complete a trigger string (such as `<TOOLCALL>`) from each partial match, so
+// that a lazy grammar can check them before it is armed.
+struct TriggerTable {
+  std::string trigger;
+  std::vector<uint32_t> failure;  // Knuth-Morris-Pratt: the fallback for each matched length
+  // completing[k]: (token, bytes of the token up to and including the trigger's last byte),
+  // for the tokens that complete the trigger when its first k bytes are already matched.
+  std::vector<std::vector<std::pair<int32_t, uint32_t>>> completing;
+
+  TriggerTable(std::span<const std::string> tokens, std::string_view trigger);
+  // The matched length after one more byte (matched < trigger.size()).
+  uint32_t step(uint32_t matched, uint8_t byte) const;
 };
 
 class Vocabulary {
@@ -54,6 +70,8 @@ class Vocabulary {
   // The slice of cls, computed on the first call for it.
   const Slice& slice(const SliceClass& cls) const;
   size_t slice_count() const;
+  // The trigger table of `trigger` (not empty), computed on the first call for it.
+  const TriggerTable& trigger_table(std::string_view trigger) const;
 
  private:
   std::vector<std::string> tokens_;
@@ -61,6 +79,7 @@ class Vocabulary {
   std::vector<int32_t> stop_tokens_;
   mutable std::mutex mu_;
   mutable std::map<SliceClass, std::unique_ptr<Slice>> slices_;
+  mutable std::map<std::string, std::unique_ptr<TriggerTable>, std::less<>> triggers_;
 };
 
 }  // namespace ragent::grammar
