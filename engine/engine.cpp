@@ -15,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "engine/grammar_vocabulary.hpp"
 #include "engine/scheduler.hpp"
 
 namespace ragent::engine {
@@ -141,6 +142,9 @@ std::unique_ptr<KvCache> make_kv_cache(const Model& model, const EngineOptions& 
 }  // namespace
 
 struct Engine::Impl {
+  std::once_flag grammar_vocabulary_once;
+  std::shared_ptr<const grammar::Vocabulary> grammar_vocabulary;
+
   Impl(const Model& m, std::unique_ptr<Backend> b, Tokenizer t, EngineOptions options)
       : model(m),
         backend(std::move(b)),
@@ -288,5 +292,11 @@ void Engine::shutdown() {
 }
 
 const Tokenizer& Engine::tokenizer() const { return impl_->tokenizer; }
+
+std::shared_ptr<const grammar::Vocabulary> Engine::grammar_vocabulary() const {
+  std::call_once(impl_->grammar_vocabulary_once,
+                 [this] { impl_->grammar_vocabulary = build_grammar_vocabulary(impl_->tokenizer); });
+  return impl_->grammar_vocabulary;
+}
 
 }  // namespace ragent::engine

@@ -42,6 +42,7 @@
 #include "engine/backend.hpp"
 #include "engine/generation.hpp"
 #include "engine/gguf.hpp"
+#include "engine/grammar/vocabulary.hpp"
 #include "engine/model.hpp"
 #include "engine/tokenizer.hpp"
 
@@ -127,6 +128,9 @@ class Engine {
   void shutdown();
 
   const Tokenizer& tokenizer() const;
+  // The tokenizer as grammar masks see it (engine/grammar_vocabulary.hpp): built on the first
+  // call (about 0.2 s for a 128K vocabulary), then shared by every constraint on this engine.
+  std::shared_ptr<const grammar::Vocabulary> grammar_vocabulary() const;
 
  private:
   struct Impl;

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/grammar/output_constraint.hpp"
 #include "engine/sampler.hpp"
 #include "engine/tokenizer.hpp"
 
@@ -45,6 +46,11 @@ struct GenerationRequest {
   // boundaries; the stop string and whatever follows it are not emitted.
   std::vector<std::string> stop_strings;
   CancellationToken cancellation;  // keep a copy to cancel
+  // Grammar-constrained decoding (engine/grammar/output_constraint.hpp): one constraint per
+  // request, not shared. Each step's token mask comes from it, computed while the forward pass
+  // runs; a stretch of output the grammar fixes is emitted without sampling and forwarded as one
+  // batch (jump-forward: the fixed bytes are tokenized, all but their last token).
+  std::shared_ptr<grammar::OutputConstraint> constraint;
 };
 
 enum class FinishReason { stop, length, cancelled, error };
@@ -53,7 +59,8 @@ std::string_view finish_reason_name(FinishReason reason);  // "stop", "length", 
 struct GenerationStats {
   int32_t prompt_tokens = 0;
   int32_t cached_tokens = 0;     // prompt tokens found in the KV cache's prefix tree, not prefilled
-  int32_t generated_tokens = 0;  // tokens sampled, a final stop token included
+  int32_t generated_tokens = 0;  // tokens emitted (sampled or forced), a final stop token included
+  int32_t forced_tokens = 0;     // of those, emitted by jump-forward without sampling
   double queued_ms = 0;          // submit -> the scheduler took the request
   double prompt_ms = 0;          // taken -> first token sampled (prefill, chunks interleaved)
   double generation_ms = 0;      // first token sampled -> finished (generated_tokens - 1 decodes)
@@ -70,6 +77,9 @@ struct GenerationEvent {
   // finished only:
   FinishReason reason = FinishReason::stop;
   std::string error;  // reason == error: what went wrong
+  // The output left the request's constraint (a failed OutputConstraint's error); the text was
+  // still emitted as generated, for the chat parser to report.
+  std::string constraint_error;
   GenerationStats stats;
 
   bool finished() const { return kind == Kind::finished; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <future>
 #include <string>
 #include <utility>
 
@@ -33,8 +34,9 @@ struct Scheduler::Sequence {
 
   int32_t prefilled_tokens = 0;  // prompt tokens in the cache
   int32_t cached_tokens = 0;     // of those, found in the prefix tree at admission
-  TokenId next_input = -1;       // the last sampled token, forwarded next step
+  std::vector<TokenId> inputs;   // forwarded next step: the last sampled token, then forced ones
   int32_t generated_tokens = 0;
+  int32_t forced_tokens = 0;
   bool done = false;
 
   Clock::time_point submitted, admitted, first_token;
@@ -73,7 +75,9 @@ void Scheduler::admit(GenerationRequest request, GenerationCallback on_event, Cl
       if (tokenizer_.eos() >= 0) seq->stop_tokens.push_back(tokenizer_.eos());
       if (auto eot = tokenizer_.eot()) seq->stop_tokens.push_back(*eot);
     }
-    seq->sampler = make_sampler_chain(req.sampling);
+    TokenMaskFill mask;
+    if (auto c = req.constraint) mask = [c](std::span<uint64_t> words) { return c->fill_mask(words); };
+    seq->sampler = make_sampler_chain(req.sampling, std::move(mask));
     for (TokenId t : req.prompt) seq->sampler->accept(t);
     if (kv_cache_) {
       auto paged = std::make_unique<PagedSequenceCache>(*kv_cache_, req.prompt);
@@ -112,7 +116,7 @@ void Scheduler::fail_all(std::string_view why) {
 std::vector<Scheduler::WorkItem> Scheduler::plan_step() {
   std::vector<WorkItem> work;
   for (auto& seq : sequences_) {
-    if (!seq->done && !seq->in_prefill()) work.push_back({seq.get(), 1, true});
+    if (!seq->done && !seq->in_prefill()) work.push_back({seq.get(), static_cast<int32_t>(seq->inputs.size()), true});
   }
   int32_t budget = options_.prefill_chunk_tokens;
   for (auto& seq : sequences_) {
@@ -141,7 +145,7 @@ void Scheduler::execute(const std::vector<WorkItem>& work) {
   for (const WorkItem& w : work) {
     Sequence& seq = *w.sequence;
     ForwardItem item;
-    item.tokens = seq.in_prefill() ? seq.request.prompt.data() + seq.prefilled_tokens : &seq.next_input;
+    item.tokens = seq.in_prefill() ? seq.request.prompt.data() + seq.prefilled_tokens : seq.inputs.data();
     item.n_tokens = w.n_tokens;
     item.positions = positions_.data() + at;
     item.cache = seq.cache.get();
@@ -149,12 +153,25 @@ void Scheduler::execute(const std::vector<WorkItem>& work) {
     items_.push_back(std::move(item));
     at += static_cast<size_t>(w.n_tokens);
   }
+  // The next masks of constrained sequences are computed while the forward pass runs.
+  std::vector<grammar::OutputConstraint*> constrained;
+  for (const WorkItem& w : work) {
+    if (w.samples && w.sequence->request.constraint) constrained.push_back(w.sequence->request.constraint.get());
+  }
+  std::future<void> masks;
+  if (!constrained.empty()) {
+    masks = std::async(std::launch::async, [&constrained] {
+      for (grammar::OutputConstraint* c : constrained) c->prepare();
+    });
+  }
   try {
     backend_.forward_batch(items_);
   } catch (const std::exception& e) {
+    if (masks.valid()) masks.wait();
     for (const WorkItem& w : work) finish(*w.sequence, FinishReason::error, e.what());  // caches as they were
     return;
   }
+  if (masks.valid()) masks.get();  // prepare() records failures in the constraint; it does not throw
   for (size_t i = 0; i < work.size(); ++i) {
     Sequence& seq = *work[i].sequence;
     const ForwardItem& item = items_[i];
@@ -170,31 +187,63 @@ void Scheduler::execute(const std::vector<WorkItem>& work) {
   }
 }
 
-// Samples from the sequence's logits, then applies, in order: stop token, stop string,
-// max_tokens, context end.
+// Samples from the sequence's logits and emits the token; then, under a constraint, emits the
+// tokens of the bytes the grammar fixes from there (jump-forward). Everything emitted is
+// forwarded together next step.
 void Scheduler::sample_and_emit(Sequence& seq) {
-  GenerationEvent event;
+  TokenId token = -1;
   try {
-    event.token = seq.sampler->sample(seq.logits);
-    seq.sampler->accept(event.token);
-    if (seq.generated_tokens++ == 0) seq.first_token = Clock::now();
-    if (std::find(seq.stop_tokens.begin(), seq.stop_tokens.end(), event.token) != seq.stop_tokens.end()) {
-      finish(seq, FinishReason::stop);
-      return;
-    }
-    event.text = seq.stops.push(seq.decoder.push(event.token));
+    token = seq.sampler->sample(seq.logits);
   } catch (const std::exception& e) {
     finish(seq, FinishReason::error, e.what());
     return;
   }
-  seq.next_input = event.token;
+  seq.inputs.clear();
+  if (!emit_token(seq, token)) return;
+  grammar::OutputConstraint* c = seq.request.constraint.get();
+  if (!c) return;
+  const std::string forced = c->forced_bytes();
+  if (forced.empty()) return;
+  std::vector<TokenId> ids = tokenizer_.encode(forced);
+  ids.pop_back();  // the last token might merge with what the model writes next
+  for (TokenId id : ids) {
+    if (seq.cache->size_tokens() + static_cast<int64_t>(seq.inputs.size()) + 1 > context_length_tokens_) break;
+    ++seq.forced_tokens;
+    if (!emit_token(seq, id)) return;
+  }
+}
+
+// One emitted token, sampled or forced: stop token, then the text (stop strings), then
+// max_tokens and the context's end. False when the request has finished.
+bool Scheduler::emit_token(Sequence& seq, TokenId token) {
+  GenerationEvent event;
+  event.token = token;
+  try {
+    seq.sampler->accept(token);
+    if (seq.request.constraint) seq.request.constraint->accept(token);
+    if (seq.generated_tokens++ == 0) seq.first_token = Clock::now();
+    if (std::find(seq.stop_tokens.begin(), seq.stop_tokens.end(), token) != seq.stop_tokens.end()) {
+      finish(seq, FinishReason::stop);
+      return false;
+    }
+    event.text = seq.stops.push(seq.decoder.push(token));
+  } catch (const std::exception& e) {
+    finish(seq, FinishReason::error, e.what());
+    return false;
+  }
+  seq.inputs.push_back(token);
   emit(seq, std::move(event));
-  if (seq.done) return;  // the callback failed
+  if (seq.done) return false;  // the callback failed
   if (seq.stops.matched()) {
     finish(seq, FinishReason::stop);
-  } else if (seq.generated_tokens >= seq.request.max_tokens || seq.cache->size_tokens() >= context_length_tokens_) {
-    finish(seq, FinishReason::length);
+    return false;
   }
+  if (seq.generated_tokens >= seq.request.max_tokens ||
+      seq.cache->size_tokens() + static_cast<int64_t>(seq.inputs.size()) > context_length_tokens_) {
+    finish(seq, FinishReason::length);
+    return false;
+  }
+  return true;
 }
 
 // A callback that throws ends its request silently: nobody is listening any more.
@@ -220,11 +269,13 @@ void Scheduler::finish(Sequence& seq, FinishReason reason, std::string error) {
   }
   event.reason = reason;
   event.error = std::move(error);
+  if (seq.request.constraint && seq.request.constraint->failed()) event.constraint_error = seq.request.constraint->error();
   const auto now = Clock::now();
   GenerationStats& stats = event.stats;
   stats.prompt_tokens = static_cast<int32_t>(seq.request.prompt.size());
   stats.cached_tokens = seq.cached_tokens;
   stats.generated_tokens = seq.generated_tokens;
+  stats.forced_tokens = seq.forced_tokens;
   stats.queued_ms = elapsed_ms(seq.submitted, seq.admitted);
   if (seq.generated_tokens > 0) {
     stats.prompt_ms = elapsed_ms(seq.admitted, seq.first_token);

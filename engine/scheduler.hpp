@@ -80,6 +80,7 @@ class Scheduler {
   std::vector<WorkItem> plan_step();
   void execute(const std::vector<WorkItem>& work);
   void sample_and_emit(Sequence& seq);
+  bool emit_token(Sequence& seq, TokenId token);
   void emit(Sequence& seq, GenerationEvent event);
   void finish(Sequence& seq, FinishReason reason, std::string error = {});
 

@@ -92,7 +92,7 @@ void OutputConstraint::fail(std::string why) {
 void OutputConstraint::prepare() {
   prepared_valid_ = true;
   prepared_constrained_ = false;
-  if (failed() || phase_ != Phase::grammar) return;  // the free phase's ban list is cached already
+  if (failed() || (phase_ != Phase::grammar && phase_ != Phase::done)) return;  // free: the ban list is cached
   prepared_.resize(mask_words(spec_->vocab_->size()));
   matcher_->fill_mask(prepared_);
   prepared_constrained_ = true;
@@ -164,7 +164,7 @@ void OutputConstraint::accept(int32_t token) {
   }
   const std::string& bytes = vocab.token(token);
   const bool special = !vocab.trie().included().test(static_cast<size_t>(token));
-  if (phase_ == Phase::grammar) {
+  if (phase_ == Phase::grammar || phase_ == Phase::done) {
     if (!matcher_->accept_token(token)) {
       fail("token " + std::to_string(token) + " at output byte " + std::to_string(output_bytes_) +
            " does not fit the grammar (" + matcher_->error() + ")");
