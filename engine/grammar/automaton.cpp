@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -43,17 +44,22 @@ class AutomatonBuilder {
     }
     a.start_ = frag_start_[static_cast<size_t>(root)];
     a.fragment_start_ = frag_start_;
+    a.repeats_ = std::move(repeats_);
     flatten(a);
     return a;
   }
 
  private:
+  // Edges are collected in flat lists and grouped by state in flatten(): no allocation per
+  // state, which matters for unrolled repeats of hundreds of thousands of states.
   struct Building {
-    std::vector<Automaton::ByteEdge> edges;
-    std::vector<Automaton::StateId> eps;
     int32_t call_rule = -1;
     Automaton::StateId call_return = -1;
     bool final = false;
+  };
+  struct PendingEdge {
+    Automaton::StateId from;
+    Automaton::ByteEdge edge;
   };
 
   Automaton::StateId new_state() {
@@ -87,10 +93,10 @@ class AutomatonBuilder {
     return it->second;
   }
 
-  void eps(Automaton::StateId from, Automaton::StateId to) { states_[static_cast<size_t>(from)].eps.push_back(to); }
+  void eps(Automaton::StateId from, Automaton::StateId to) { eps_.emplace_back(from, to); }
 
   void byte_edge(Automaton::StateId from, uint8_t lo, uint8_t hi, Automaton::StateId to) {
-    states_[static_cast<size_t>(from)].edges.push_back({lo, hi, to});
+    edges_.push_back({from, {lo, hi, to}});
   }
 
   void call(Automaton::StateId a, int32_t fragment, Automaton::StateId b) {
@@ -181,7 +187,12 @@ class AutomatonBuilder {
   // Code points as UTF-8: one chain of byte ranges per sequence. Sequences that share their
   // leading ranges share those states, so a class stays close to a byte-level trie.
   void build_chars(const std::vector<CharRange>& ranges, Automaton::StateId a, Automaton::StateId b) {
-    std::map<std::pair<Automaton::StateId, std::pair<uint8_t, uint8_t>>, Automaton::StateId> shared;
+    struct Shared {
+      Automaton::StateId from;
+      uint8_t lo, hi;
+      Automaton::StateId to;
+    };
+    std::vector<Shared> shared;
     for (const CharRange& r : ranges) {
       for (const Utf8Sequence& seq : utf8_sequences(r.lo, r.hi)) {
         Automaton::StateId at = a;
@@ -191,12 +202,15 @@ class AutomatonBuilder {
             byte_edge(at, range.first, range.second, b);
             break;
           }
-          auto [it, inserted] = shared.try_emplace({at, range}, -1);
-          if (inserted) {
-            it->second = new_state();
-            byte_edge(at, range.first, range.second, it->second);
+          auto it = std::find_if(shared.begin(), shared.end(), [&](const Shared& x) {
+            return x.from == at && x.lo == range.first && x.hi == range.second;
+          });
+          if (it == shared.end()) {
+            shared.push_back({at, range.first, range.second, new_state()});
+            byte_edge(at, range.first, range.second, shared.back().to);
+            it = shared.end() - 1;
           }
-          at = it->second;
+          at = it->to;
         }
       }
     }
@@ -205,7 +219,13 @@ class AutomatonBuilder {
   void build_repeat(const Expr& e, Automaton::StateId a, Automaton::StateId b) {
     const ExprId item = e.children[0];
     const int64_t copies = e.max == Grammar::kUnbounded ? int64_t{e.min} + 1 : int64_t{e.max};
-    const bool called = saturating_mul(copies, size_of(item) + 1) > limits_.unroll_states;
+    const bool small = size_of(item) <= limits_.small_item_states && !calls_rule(item);
+    const bool called = !small && saturating_mul(copies, size_of(item) + 1) > limits_.unroll_states;
+    Automaton::UnrolledRepeat positions;
+    positions.min = e.min;
+    positions.max = e.max;
+    positions.item_min_bytes = min_bytes(item);
+    const bool record = !called && copies > kRecordedRepeat;
     auto one = [&](Automaton::StateId from, Automaton::StateId to) {
       if (called) {
         call(from, fragment_for_item(item), to);
@@ -213,9 +233,13 @@ class AutomatonBuilder {
         build_expr(item, from, to);
       }
     };
+    auto done = [&] {
+      if (record) repeats_.push_back(std::move(positions));
+    };
     Automaton::StateId at = a;
     for (int32_t i = 0; i < e.min; ++i) {
       const Automaton::StateId next = new_state();
+      if (record) positions.positions.push_back(at);
       one(at, next);
       at = next;
     }
@@ -224,15 +248,59 @@ class AutomatonBuilder {
       eps(at, loop);
       one(loop, loop);
       eps(loop, b);
+      if (record) positions.positions.push_back(loop);
+      done();
       return;
     }
     for (int32_t i = e.min; i < e.max; ++i) {
       const Automaton::StateId next = new_state();
+      if (record) positions.positions.push_back(at);
       eps(at, b);
       one(at, next);
       at = next;
     }
     eps(at, b);
+    done();
+  }
+
+  // The fewest bytes a text of e has (0 where a rule is still being measured: recursion).
+  int64_t min_bytes(ExprId id) {
+    const Expr& e = g_.expr(id);
+    switch (e.kind) {
+      case ExprKind::kEmpty: return 0;
+      case ExprKind::kNothing: return kHuge;
+      case ExprKind::kLiteral: return static_cast<int64_t>(e.text.size());
+      case ExprKind::kChars: return 1;
+      case ExprKind::kSequence: {
+        int64_t n = 0;
+        for (ExprId c : e.children) n = saturating_add(n, min_bytes(c));
+        return n;
+      }
+      case ExprKind::kChoice: {
+        int64_t n = kHuge;
+        for (ExprId c : e.children) n = std::min(n, min_bytes(c));
+        return n;
+      }
+      case ExprKind::kRepeat: return saturating_mul(e.min, min_bytes(e.children[0]));
+      case ExprKind::kRule: {
+        if (measuring_.count(e.rule)) return 0;
+        measuring_.insert(e.rule);
+        const int64_t n = min_bytes(g_.rule_body(e.rule));
+        measuring_.erase(e.rule);
+        return n;
+      }
+    }
+    return 0;
+  }
+
+  // Whether building e in place leaves a call in it (a reference to a rule that is kept).
+  bool calls_rule(ExprId id) {
+    const Expr& e = g_.expr(id);
+    if (e.kind == ExprKind::kRule) return !inlines(e.rule) || calls_rule(g_.rule_body(e.rule));
+    for (ExprId c : e.children) {
+      if (calls_rule(c)) return true;
+    }
+    return false;
   }
 
   // recursive_[r]: rule r can reach itself through references (Tarjan's strongly connected
@@ -312,25 +380,36 @@ class AutomatonBuilder {
   }
 
   void flatten(Automaton& a) {
-    a.states_.resize(states_.size());
+    const size_t n = states_.size();
+    a.states_.resize(n);
+    // Counting sort of both edge lists by source state, keeping insertion order per state.
+    std::vector<uint32_t> edge_at(n + 1, 0), eps_at(n + 1, 0);
+    for (const PendingEdge& e : edges_) ++edge_at[static_cast<size_t>(e.from) + 1];
+    for (const auto& [from, to] : eps_) ++eps_at[static_cast<size_t>(from) + 1];
+    for (size_t s = 0; s < n; ++s) {
+      edge_at[s + 1] += edge_at[s];
+      eps_at[s + 1] += eps_at[s];
+    }
+    a.edges_.resize(edges_.size());
+    a.eps_.resize(eps_.size());
+    std::vector<uint32_t> edge_fill(edge_at.begin(), edge_at.end() - 1), eps_fill(eps_at.begin(), eps_at.end() - 1);
     std::array<bool, 257> boundary{};
     boundary[0] = boundary[256] = true;
-    for (size_t s = 0; s < states_.size(); ++s) {
-      Building& from = states_[s];
+    for (const PendingEdge& e : edges_) {
+      a.edges_[edge_fill[static_cast<size_t>(e.from)]++] = e.edge;
+      boundary[e.edge.lo] = true;
+      boundary[static_cast<size_t>(e.edge.hi) + 1] = true;
+    }
+    for (const auto& [from, to] : eps_) a.eps_[eps_fill[static_cast<size_t>(from)]++] = to;
+    for (size_t s = 0; s < n; ++s) {
       Automaton::State& to = a.states_[s];
-      to.edges_begin = static_cast<uint32_t>(a.edges_.size());
-      for (const auto& edge : from.edges) {
-        a.edges_.push_back(edge);
-        boundary[edge.lo] = true;
-        boundary[static_cast<size_t>(edge.hi) + 1] = true;
-      }
-      to.edges_end = static_cast<uint32_t>(a.edges_.size());
-      to.eps_begin = static_cast<uint32_t>(a.eps_.size());
-      a.eps_.insert(a.eps_.end(), from.eps.begin(), from.eps.end());
-      to.eps_end = static_cast<uint32_t>(a.eps_.size());
-      to.call_rule = from.call_rule;
-      to.call_return = from.call_return;
-      to.final = from.final;
+      to.edges_begin = edge_at[s];
+      to.edges_end = edge_at[s + 1];
+      to.eps_begin = eps_at[s];
+      to.eps_end = eps_at[s + 1];
+      to.call_rule = states_[s].call_rule;
+      to.call_return = states_[s].call_return;
+      to.final = states_[s].final;
     }
     mark_pure_finals(a);
     int cls = -1;
@@ -350,26 +429,27 @@ class AutomatonBuilder {
       std::vector<std::pair<size_t, size_t>> work{{root, 0}};
       while (!work.empty()) {
         auto& [s, next] = work.back();
-        const Building& b = states_[s];
+        const Automaton::State& b = a.states_[s];
+        const size_t n_eps = b.eps_end - b.eps_begin;
         if (next == 0) {
           if (mark[s] != kUnseen) {
             work.pop_back();
             continue;
           }
           mark[s] = kBusy;
-          if (!b.edges.empty() || b.call_rule >= 0 || (b.final && !b.eps.empty()) || (!b.final && b.eps.empty())) {
+          if (b.edges_end > b.edges_begin || b.call_rule >= 0 || (b.final && n_eps > 0) || (!b.final && n_eps == 0)) {
             mark[s] = kNo;
             work.pop_back();
             continue;
           }
         }
-        if (next < b.eps.size()) {
-          const auto t = static_cast<size_t>(b.eps[next++]);
+        if (next < n_eps) {
+          const auto t = static_cast<size_t>(a.eps_[b.eps_begin + next++]);
           if (mark[t] == kUnseen) work.emplace_back(t, 0);
           continue;
         }
         bool pure = true;
-        for (Automaton::StateId t : b.eps) pure = pure && mark[static_cast<size_t>(t)] == kYes;
+        for (uint32_t k = b.eps_begin; k < b.eps_end; ++k) pure = pure && mark[static_cast<size_t>(a.eps_[k])] == kYes;
         mark[s] = pure ? kYes : kNo;
         work.pop_back();
       }
@@ -380,6 +460,8 @@ class AutomatonBuilder {
   const Grammar& g_;
   AutomatonLimits limits_;
   std::vector<Building> states_;
+  std::vector<PendingEdge> edges_;
+  std::vector<std::pair<Automaton::StateId, Automaton::StateId>> eps_;
   std::vector<bool> recursive_;
   std::vector<int64_t> size_memo_;
   std::vector<int32_t> rule_fragment_;
@@ -387,6 +469,9 @@ class AutomatonBuilder {
   std::vector<std::pair<int32_t, ExprId>> pending_;
   std::vector<Automaton::StateId> frag_start_;
   std::vector<Automaton::StateId> frag_final_;
+  std::vector<Automaton::UnrolledRepeat> repeats_;
+  std::set<RuleId> measuring_;
+  static constexpr int64_t kRecordedRepeat = 16;  // shorter repeats gain little from sharing
 };
 
 Automaton::Automaton(const Grammar& g, const AutomatonLimits& limits) { *this = AutomatonBuilder(g, limits).build(); }

@@ -27,7 +27,10 @@ namespace ragent::grammar {
 struct AutomatonLimits {
   int64_t max_states = 2'000'000;       // a larger automaton is a GrammarError
   int64_t inline_rule_states = 50'000;  // a non-recursive rule larger than this is called
-  int64_t unroll_states = 20'000;       // a repeat whose copies exceed this calls its item
+  // A repeat whose copies would exceed this many states calls its item instead, unless the
+  // item is small and calls nothing (a character class: unrolled up to max_states).
+  int64_t unroll_states = 20'000;
+  int64_t small_item_states = 256;
 };
 
 class Automaton {
@@ -70,6 +73,18 @@ class Automaton {
   const StateId* eps_end(StateId s) const { return eps_.data() + state(s).eps_end; }
   bool consumes(StateId s) const { return state(s).edges_end > state(s).edges_begin; }
 
+  // A repeat unrolled in place, item{min,max}: positions[i] is the state before copy i
+  // (i = 0..max-1, or 0..min for an unbounded one, whose last position loops). Positions far
+  // from both bounds behave alike for any text shorter than that distance, so a mask cache
+  // can share one mask among them (compiled_grammar.cpp).
+  struct UnrolledRepeat {
+    std::vector<StateId> positions;
+    int32_t min = 0;
+    int32_t max = 0;  // Grammar::kUnbounded for no limit
+    int64_t item_min_bytes = 0;  // every copy of the item consumes at least this many bytes
+  };
+  const std::vector<UnrolledRepeat>& unrolled_repeats() const { return repeats_; }
+
   // Bytes partitioned into classes no edge tells apart: byte_class()[b] for each byte.
   const std::array<uint8_t, 256>& byte_class() const { return byte_class_; }
   int byte_class_count() const { return byte_class_count_; }
@@ -82,6 +97,7 @@ class Automaton {
   std::vector<ByteEdge> edges_;
   std::vector<StateId> eps_;
   std::vector<StateId> fragment_start_;
+  std::vector<UnrolledRepeat> repeats_;
   StateId start_ = -1;
   std::array<uint8_t, 256> byte_class_{};
   int byte_class_count_ = 0;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <array>
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -62,6 +64,33 @@ CompiledGrammar::CompiledGrammar(const Grammar& g, std::shared_ptr<const Vocabul
       masks_(new std::atomic<const StateMask*>[automaton_.state_count()]),
       runner_(automaton_, walk_stacks_) {
   for (size_t s = 0; s < automaton_.state_count(); ++s) masks_[s].store(nullptr, std::memory_order_relaxed);
+  share_repeat_masks();
+}
+
+// A token of at most D bytes (D: the longest token) takes a repeat through at most D copies
+// when every copy consumes a byte. So the positions from which it can reach neither the
+// minimum nor the maximum count accept the same tokens in the same way: the mandatory ones
+// more than D copies before the minimum, and the optional ones more than D before the maximum.
+void CompiledGrammar::share_repeat_masks() {
+  mask_alias_.resize(automaton_.state_count());
+  for (size_t s = 0; s < mask_alias_.size(); ++s) mask_alias_[s] = static_cast<Automaton::StateId>(s);
+  const auto reach = static_cast<int64_t>(vocabulary_->trie().max_depth());
+  for (const Automaton::UnrolledRepeat& r : automaton_.unrolled_repeats()) {
+    if (r.item_min_bytes < 1) continue;
+    Automaton::StateId mandatory = -1, optional = -1;
+    for (size_t i = 1; i < r.positions.size(); ++i) {  // position 0 is the repeat's entry, shared with siblings
+      const auto at = static_cast<int64_t>(i);
+      Automaton::StateId* rep = nullptr;
+      if (r.min - at > reach) {
+        rep = &mandatory;
+      } else if (at >= r.min && r.max != Grammar::kUnbounded && r.max - at > reach) {
+        rep = &optional;
+      }
+      if (!rep) continue;
+      if (*rep < 0) *rep = r.positions[i];
+      mask_alias_[static_cast<size_t>(r.positions[i])] = *rep;
+    }
+  }
 }
 
 CompiledGrammar::~CompiledGrammar() = default;
@@ -73,7 +102,8 @@ MaskCacheStats CompiledGrammar::stats() const {
   return s;
 }
 
-const StateMask& CompiledGrammar::state_mask(Automaton::StateId s) const {
+const StateMask& CompiledGrammar::state_mask(Automaton::StateId state) const {
+  const Automaton::StateId s = mask_alias_[static_cast<size_t>(state)];
   std::atomic<const StateMask*>& slot = masks_[static_cast<size_t>(s)];
   if (const StateMask* m = slot.load(std::memory_order_acquire)) return *m;
   std::lock_guard lock(mu_);
@@ -116,9 +146,9 @@ int32_t CompiledGrammar::dfa_step(int32_t d, uint8_t byte) const {
   return t;
 }
 
-// Every valid multi-byte UTF-8 sequence leads from d back to d (bytes of one class behave
+// Every valid multi-byte UTF-8 sequence leads from d to target (bytes of one class behave
 // alike, so one byte per class run is tried).
-bool CompiledGrammar::loops_on_non_ascii(int32_t d) const {
+bool CompiledGrammar::non_ascii_leads_to(int32_t d, int32_t target) const {
   const auto& cls = automaton_.byte_class();
   std::set<std::tuple<int32_t, int, int, int>> checked;
   auto continues = [&](auto&& self, int32_t at, int remaining, int lo, int hi) -> bool {
@@ -127,7 +157,7 @@ bool CompiledGrammar::loops_on_non_ascii(int32_t d) const {
       if (b > lo && cls[static_cast<size_t>(b)] == cls[static_cast<size_t>(b - 1)]) continue;
       const int32_t next = dfa_step(at, static_cast<uint8_t>(b));
       if (next < 0) return false;
-      if (remaining == 1 ? next != d : !self(self, next, remaining - 1, 0x80, 0xBF)) return false;
+      if (remaining == 1 ? next != target : !self(self, next, remaining - 1, 0x80, 0xBF)) return false;
     }
     return true;
   };
@@ -168,6 +198,57 @@ void CompiledGrammar::walk(int32_t d0, size_t begin, size_t end, std::vector<int
   }
 }
 
+// The states a walk passes through on code points of one class, in lockstep: states[k] after
+// any k of them. Empty when no broad class moves d0 in lockstep.
+CompiledGrammar::Chain CompiledGrammar::class_chain(int32_t d0) const {
+  Chain chain;
+  std::map<int32_t, int> votes;
+  std::array<int32_t, 128> to{};
+  for (int b = 0; b < 128; ++b) {
+    to[static_cast<size_t>(b)] = dfa_step(d0, static_cast<uint8_t>(b));
+    if (to[static_cast<size_t>(b)] >= 0) ++votes[to[static_cast<size_t>(b)]];
+  }
+  int32_t first = -1;
+  int best = 0;
+  for (const auto& [t, n] : votes) {
+    if (n > best) best = n, first = t;
+  }
+  if (first >= 0) {
+    for (int b = 0; b < 128; ++b) chain.cls.ascii[static_cast<size_t>(b)] = to[static_cast<size_t>(b)] == first;
+  }
+  chain.cls.non_ascii = first >= 0 && non_ascii_leads_to(d0, first);
+  if (chain.cls.ascii.count() < kSliceMinAscii && !chain.cls.non_ascii) return chain;
+  const Slice& slice = vocabulary_->slice(chain.cls);
+  chain.states = {d0};
+  for (int32_t next = first;;) {
+    // Only states with live configurations accept: past the end of the start state's rule a
+    // token is uncertain, and the walks must say so.
+    if (dfa_[static_cast<size_t>(next)].set.configs.empty()) break;
+    if (next == chain.states.back()) {
+      chain.loops = true;
+      break;
+    }
+    chain.states.push_back(next);
+    if (chain.states.size() > slice.max_code_points) break;  // no token goes further along the class
+    // The next step must again take every code point of the class to one state.
+    const int32_t d = next;
+    next = -1;
+    bool lockstep = true;
+    for (int b = 0; b < 128 && lockstep; ++b) {
+      if (!chain.cls.ascii[static_cast<size_t>(b)]) continue;
+      const int32_t t = dfa_step(d, static_cast<uint8_t>(b));
+      if (next < 0) next = t;
+      lockstep = t >= 0 && t == next;
+    }
+    if (lockstep && chain.cls.non_ascii) {
+      if (next < 0) next = dfa_step(d, 0xC2) >= 0 ? dfa_step(dfa_step(d, 0xC2), 0x80) : -1;
+      lockstep = next >= 0 && non_ascii_leads_to(d, next);
+    }
+    if (!lockstep || next < 0) break;
+  }
+  return chain;
+}
+
 std::unique_ptr<StateMask> CompiledGrammar::compute_mask(Automaton::StateId s) const {
   // The walk starts from the closure of s alone. An end of s's rule reachable without input is
   // left out: the matcher's own closure holds the configurations beyond it.
@@ -178,15 +259,24 @@ std::unique_ptr<StateMask> CompiledGrammar::compute_mask(Automaton::StateId s) c
 
   auto mask = std::make_unique<StateMask>();
   std::vector<int32_t> accepted, uncertain;
-  SliceClass cls;
-  for (int b = 0; b < 128; ++b) cls.ascii[static_cast<size_t>(b)] = dfa_step(d0, static_cast<uint8_t>(b)) == d0;
-  cls.non_ascii = loops_on_non_ascii(d0);
   const TokenTrie& trie = vocabulary_->trie();
-  if (cls.ascii.count() >= kSliceMinAscii || cls.non_ascii) {
-    const Slice& slice = vocabulary_->slice(cls);
-    mask->slice = &slice.tokens;
-    const auto nodes = trie.nodes();
-    for (uint32_t f : slice.frontier) walk(d0, f, nodes[f].subtree_end, accepted, uncertain);
+  const auto nodes = trie.nodes();
+  const Chain chain = class_chain(d0);
+  if (!chain.states.empty()) {
+    // Tokens of class code points only are accepted while the chain lasts; the rest of the
+    // trie is reached through the frontier (a byte outside the class after j class code
+    // points: walked from the state after j) and, when the chain ends after r code points,
+    // through the nodes that start code point r + 1.
+    const Slice& slice = vocabulary_->slice(chain.cls);
+    const size_t last = chain.states.size() - 1;
+    mask->slice = chain.loops ? &slice.tokens : &slice.up_to[std::min(last, slice.max_code_points)];
+    for (const Slice::Entry& f : slice.frontier) {
+      if (!chain.loops && f.parent_code_points > last) continue;
+      walk(chain.states[std::min<size_t>(f.parent_code_points, last)], f.node, nodes[f.node].subtree_end, accepted, uncertain);
+    }
+    if (!chain.loops && last < slice.deeper.size()) {
+      for (uint32_t n : slice.deeper[last]) walk(chain.states[last], n, nodes[n].subtree_end, accepted, uncertain);
+    }
   } else {
     walk(d0, 0, trie.node_count(), accepted, uncertain);
   }

@@ -63,16 +63,26 @@ class CompiledGrammar {
 
  private:
   struct DfaState;
+  void share_repeat_masks();
   int32_t dfa_intern(pda::ConfigSet set, bool escaped) const;
   int32_t dfa_step(int32_t d, uint8_t byte) const;
   std::unique_ptr<StateMask> compute_mask(Automaton::StateId s) const;
-  bool loops_on_non_ascii(int32_t d) const;
+  struct Chain {
+    SliceClass cls;
+    std::vector<int32_t> states;  // states[k]: after k code points of the class
+    bool loops = false;           // the last state loops on the class
+  };
+  Chain class_chain(int32_t d0) const;
+  bool non_ascii_leads_to(int32_t d, int32_t target) const;
   void walk(int32_t d0, size_t begin, size_t end, std::vector<int32_t>& accepted,
             std::vector<int32_t>& uncertain) const;
 
   Automaton automaton_;
   std::shared_ptr<const Vocabulary> vocabulary_;
   std::unique_ptr<std::atomic<const StateMask*>[]> masks_;
+  // The state whose mask a state uses: itself, or for positions of a long unrolled repeat that
+  // no token can carry to either bound, the first such position.
+  std::vector<Automaton::StateId> mask_alias_;
 
   mutable std::mutex mu_;  // guards everything below
   mutable std::vector<std::unique_ptr<StateMask>> owned_;

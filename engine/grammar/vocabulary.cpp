@@ -68,32 +68,50 @@ const Slice& Vocabulary::slice(const SliceClass& cls) const {
   slice->tokens = TokenBitset(tokens_.size());
   const auto nodes = trie_.nodes();
   std::vector<Utf8Reader> at(trie_.max_depth() + 1);
+  std::vector<uint32_t> code_points(trie_.max_depth() + 1, 0);  // started on the path to depth d
+  std::vector<std::vector<int32_t>> by_count;  // slice tokens by code points started
   size_t i = 0;
   while (i < nodes.size()) {
     const TokenTrie::Node& node = nodes[i];
     const Utf8Reader parent = at[node.depth - 1];
+    const uint32_t parent_count = code_points[node.depth - 1u];
     Utf8Reader next;
-    bool alive = false;
+    bool alive = false, starts = false;
     if (parent.remaining > 0) {
       alive = node.byte >= parent.lo && node.byte <= parent.hi;  // else invalid UTF-8: dead everywhere
       next = parent.remaining == 1 ? Utf8Reader{} : Utf8Reader{static_cast<uint8_t>(parent.remaining - 1), 0x80, 0xBF};
     } else if (node.byte < 0x80) {
-      alive = cls.ascii[node.byte];
-      if (!alive) slice->frontier.push_back(static_cast<uint32_t>(i));
+      alive = starts = cls.ascii[node.byte];
+      if (!alive) slice->frontier.push_back({static_cast<uint32_t>(i), parent_count});
     } else {
       next = after_lead(node.byte);
       if (next.remaining > 0) {  // a valid lead byte; an invalid one is dead everywhere
-        alive = cls.non_ascii;
-        if (!alive) slice->frontier.push_back(static_cast<uint32_t>(i));
+        alive = starts = cls.non_ascii;
+        if (!alive) slice->frontier.push_back({static_cast<uint32_t>(i), parent_count});
       }
     }
     if (!alive) {
       i = node.subtree_end;
       continue;
     }
+    if (starts) {
+      if (slice->deeper.size() <= parent_count) slice->deeper.resize(parent_count + 1);
+      slice->deeper[parent_count].push_back(static_cast<uint32_t>(i));
+    }
     at[node.depth] = next;
-    for (int32_t id = node.token; id >= 0; id = trie_.next_same(id)) slice->tokens.set(static_cast<size_t>(id));
+    const uint32_t count = code_points[node.depth] = parent_count + (starts ? 1 : 0);
+    for (int32_t id = node.token; id >= 0; id = trie_.next_same(id)) {
+      slice->tokens.set(static_cast<size_t>(id));
+      if (by_count.size() <= count) by_count.resize(count + 1);
+      by_count[count].push_back(id);
+    }
     ++i;
+  }
+  slice->max_code_points = by_count.empty() ? 0 : by_count.size() - 1;
+  TokenBitset running(tokens_.size());
+  for (const auto& ids : by_count) {
+    for (int32_t id : ids) running.set(static_cast<size_t>(id));
+    slice->up_to.push_back(running);
   }
   const Slice& out = *slice;
   slices_.emplace(cls, std::move(slice));

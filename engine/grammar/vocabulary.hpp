@@ -3,11 +3,13 @@
 //
 // Besides the token trie it keeps "slices": for a class of code points (a set of ASCII bytes,
 // plus optionally every non-ASCII code point), the tokens whose bytes are nothing but such
-// code points (a trailing, valid, incomplete UTF-8 sequence included), and the frontier: the
-// trie nodes where a path of whole class code points first meets a byte outside the class. A
-// grammar state that loops on the class (inside a JSON string, say) accepts the slice's tokens
-// outright and walks only the frontier's subtrees. Slices are computed on first request
-// (one pass over the trie) and cached.
+// code points (a trailing, valid, incomplete UTF-8 sequence included), counted by code points,
+// and the frontier: the trie nodes where a path of whole class code points first meets a byte
+// outside the class. A grammar state that loops on the class (inside a JSON string, say), or
+// steps through it k times in lockstep (a bounded string), accepts the slice's tokens of at
+// most k code points outright and walks only the frontier's subtrees (and, for a bound k, the
+// subtrees past code point k). Slices are computed on first request (one pass over the trie)
+// and cached.
 //
 // Thread safety: all const members may be called from any thread; slice() locks while it
 // computes a new class.
@@ -35,8 +37,18 @@ struct SliceClass {
 };
 
 struct Slice {
-  TokenBitset tokens;              // tokens made only of the class's code points
-  std::vector<uint32_t> frontier;  // trie node indices, in DFS order
+  // A trie node with the number of class code points on the path to its parent.
+  struct Entry {
+    uint32_t node;
+    uint32_t parent_code_points;
+  };
+  TokenBitset tokens;  // tokens made only of the class's code points
+  // up_to[k]: those of them that start at most k code points (a trailing incomplete UTF-8
+  // sequence counts as one), k = 0..max_code_points.
+  std::vector<TokenBitset> up_to;
+  size_t max_code_points = 0;
+  std::vector<Entry> frontier;            // the first byte outside the class on a class path
+  std::vector<std::vector<uint32_t>> deeper;  // deeper[k]: nodes starting class code point k + 1
 };
 
 // Which tokens complete a trigger string (such as `<TOOLCALL>`) from each partial match, so

@@ -113,19 +113,6 @@ Spread spread(const std::vector<double>& xs) {
   return s;
 }
 
-std::string cpu_model_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) break;
-    const auto first = line.find_first_not_of(" \t", colon + 1);
-    return first == std::string::npos ? "" : line.substr(first);
-  }
-  return "unknown";
-}
-
 std::string utc_now() {
   const std::time_t now = std::time(nullptr);
   char text[64];
@@ -395,6 +382,20 @@ void run_bench(const BenchOptions& o) {
 }
 
 }  // namespace
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const auto first = line.find_first_not_of(" \t", colon + 1);
+    return first == std::string::npos ? "" : line.substr(first);
+  }
+  return "unknown";
+}
+
 
 void add_bench(CLI::App& app) {
   static const CLI::Range kAtLeastOne(1, std::numeric_limits<int>::max());

@@ -18,5 +18,6 @@ void add_generate(CLI::App& app);    // ragent generate -m MODEL -p PROMPT
 void add_chat(CLI::App& app);        // ragent chat -m MODEL
 void add_bench(CLI::App& app);       // ragent bench -m MODEL
 void add_embed(CLI::App& app);       // ragent embed -m MODEL -p TEXT
+void add_grammar(CLI::App& app);     // ragent grammar check / ragent grammar bench
 
 }  // namespace ragent::cli

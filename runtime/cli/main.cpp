@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   ragent::cli::add_chat(app);
   ragent::cli::add_bench(app);
   ragent::cli::add_embed(app);
+  ragent::cli::add_grammar(app);
 
   try {
     app.parse(argc, argv);

@@ -68,6 +68,9 @@ inline engine::ChatMessage chat_message(engine::ChatRole role, std::string text)
   return message;
 }
 
+// The processor's model name from /proc/cpuinfo, for benchmark tables ("unknown" elsewhere).
+std::string cpu_model_name();
+
 // "prompt 12 tokens in 30.1 ms (398.7 tokens/s), generation 8 tokens in ... " for stderr.
 std::string speed_report(const engine::GenerationStats& stats);
 

@@ -314,3 +314,42 @@ TEST(Matcher, InvalidUtf8NeverFits) {
 
 }  // namespace
 }  // namespace ragent::grammar
+
+namespace ragent::grammar {
+namespace {
+
+// Positions of long unrolled repeats far from both bounds share one mask (compiled_grammar.cpp):
+// the masks stay exact right up to the bounds, and far fewer masks are computed than visited.
+TEST(Matcher, LongRepeatsShareMasksAndStayExactAtTheBounds) {
+  const auto vocab = make_vocabulary({"\"abcdefgh\"", "[1,22,333]", "ééé😀"}, 13, 200);
+  std::mt19937_64 rng(14);
+  for (const char* schema : {R"({"type":"string","minLength":20,"maxLength":45})",
+                             R"({"type":"array","items":{"type":"integer","minimum":0,"maximum":999},"minItems":14,"maxItems":30})",
+                             R"({"type":"string","pattern":"^[a-z]{12,40}$"})"}) {
+    SCOPED_TRACE(schema);
+    auto compiled = std::make_shared<CompiledGrammar>(compile_json_schema(json::parse(schema)), vocab);
+    Matcher m(compiled);
+    size_t steps = 0;
+    for (int walk = 0; walk < 6; ++walk) {
+      m.reset();
+      for (int step = 0; step < 80 && !m.terminated(); ++step, ++steps) {
+        expect_mask_exact(m, *vocab, "step " + std::to_string(step));
+        if (HasFatalFailure()) return;
+        std::vector<int32_t> allowed;
+        m.mask().for_each_set([&](size_t id) { allowed.push_back(static_cast<int32_t>(id)); });
+        ASSERT_FALSE(allowed.empty());
+        // Short tokens, so walks pass through every position.
+        std::vector<int32_t> short_ones;
+        for (int32_t id : allowed) {
+          if (vocab->token(id).size() <= 2) short_ones.push_back(id);
+        }
+        const auto& pool = short_ones.empty() || rng() % 4 == 0 ? allowed : short_ones;
+        ASSERT_TRUE(m.accept_token(pool[rng() % pool.size()]));
+      }
+    }
+    EXPECT_FALSE(compiled->automaton().unrolled_repeats().empty());
+  }
+}
+
+}  // namespace
+}  // namespace ragent::grammar

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Checks tests/grammar/schemas/instances.json against an independent validator.
+"""Checks tests/grammar/schema_instances.json against an independent validator.
 
 Every instance text must parse as JSON and be valid under its schema file according to
 python-jsonschema (Draft 2020-12, format assertions on where its optional format checkers are
 installed; oneOf exclusivity included, which the grammar does not enforce). The C++ test
 (tests/grammar/schema_corpus_test.cpp) checks the grammar side: each text is accepted.
-Run: python3 tests/grammar/schemas/check_instances.py (needs python-jsonschema 4.x; not part of
+Run: python3 tests/grammar/check_schema_instances.py (needs python-jsonschema 4.x; not part of
 scripts/test).
 """
 import json
@@ -17,11 +17,11 @@ import jsonschema
 
 def main():
     here = pathlib.Path(__file__).parent
-    instances = json.loads((here / "instances.json").read_text(encoding="utf-8"))
+    instances = json.loads((here / "schema_instances.json").read_text(encoding="utf-8"))
     problems = []
     checked = 0
     for name, texts in instances.items():
-        schema = json.loads((here / name).read_text(encoding="utf-8"))
+        schema = json.loads((here / "schemas" / name).read_text(encoding="utf-8"))
         validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
         for text in texts:
             checked += 1
