@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -371,16 +372,39 @@ class Compiler {
   }
 
   ExprId number_expr(const json::object& o, bool integers_only) {
-    const NumberBounds b = number_bounds(o);
+    NumberBounds b = number_bounds(o);
+    if (integers_only && options_.numbers_fit_64_bits) {
+      if (!b.lower && !b.upper) {  // the common unbounded integer: built once
+        if (int64_any_ < 0) {
+          clamp_to_64_bits(b);
+          int64_any_ = share(integer_expr(g_, b), "int64");
+        }
+        return int64_any_;
+      }
+      clamp_to_64_bits(b);
+    }
     if (!bounds_satisfiable(b, integers_only)) return g_.nothing();
     if (integers_only) return integer_expr(g_, b);
-    if (!b.lower && !b.upper) return json_number_expr(g_);
+    if (!b.lower && !b.upper) return options_.numbers_fit_64_bits ? double_number_expr(g_) : json_number_expr(g_);
+    if (options_.numbers_fit_64_bits) {
+      clamp_to_64_bits(b);  // a plain decimal of more integer digits would read as a big integer
+      if (!bounds_satisfiable(b, false)) return g_.nothing();
+    }
     return decimal_expr(g_, b);
+  }
+
+  static void clamp_to_64_bits(NumberBounds& b) {
+    const Bound lowest{to_decimal(json::value(std::numeric_limits<int64_t>::min())), false};
+    const Bound highest{to_decimal(json::value(std::numeric_limits<uint64_t>::max())), false};
+    if (!b.lower || compare(b.lower->value, lowest.value) < 0) b.lower = lowest;
+    if (!b.upper || compare(b.upper->value, highest.value) > 0) b.upper = highest;
   }
 
   // ---- shared pieces ----
 
   ExprId quoted(ExprId body) { return g_.sequence({g_.literal("\""), body, g_.literal("\"")}); }
+
+  ExprId int64_any_ = -1;
 
   ExprId ws() {
     if (ws_ < 0) ws_ = g_.repeat(g_.chars({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}}), 0, options_.max_whitespace);
@@ -420,7 +444,8 @@ class Compiler {
                                          g_.optional(g_.sequence({member, g_.star(g_.sequence({separator(), member})), ws()})), g_.literal("}")});
       const ExprId array = g_.sequence({g_.literal("["), ws(),
                                         g_.optional(g_.sequence({any, g_.star(g_.sequence({separator(), any})), ws()})), g_.literal("]")});
-      g_.define_rule(any_rule_, g_.choice({object, array, g_.ref(string_rule()), json_number_expr(g_), g_.literal("true"),
+      const ExprId number = options_.numbers_fit_64_bits ? double_number_expr(g_) : json_number_expr(g_);
+      g_.define_rule(any_rule_, g_.choice({object, array, g_.ref(string_rule()), number, g_.literal("true"),
                                            g_.literal("false"), g_.literal("null")}));
     }
     return g_.ref(any_rule_);

@@ -10,8 +10,9 @@
 //   * Strings: raw code points except where JSON requires an escape: `\"`, `\\`, control
 //     characters as \b \f \n \r \t or \u00XX (hex in either case); `/` may also be `\/`. No
 //     other \u escapes. Lengths count decoded code points, so an escape is one.
-//   * Numbers: integers as -?[1-9][0-9]* or 0 (no "-0", fraction or exponent). Unbounded
-//     "number": any JSON number. Bounded "number": plain decimals -?(0|[1-9]\d*)(\.\d+)?, no
+//   * Numbers: integers as -?[1-9][0-9]* or 0 (no "-0", fraction or exponent), within 64 bits
+//     unless numbers_fit_64_bits is off. Unbounded "number": any JSON number (limited as
+//     numbers_fit_64_bits says). Bounded "number": plain decimals -?(0|[1-9]\d*)(\.\d+)?, no
 //     exponent, no negative zero, compared exactly as decimal digit strings (a double bound is
 //     taken as its shortest round-trip decimal, e.g. 0.1). enum/const numbers: the plain decimal
 //     and boost's form (1.5 and 1.5E0).
@@ -37,6 +38,12 @@ struct JsonSchemaOptions {
   // {"type":"object"} is only {}. false: JSON Schema's default (absent = true). A schema of {}
   // or true is any JSON value either way.
   bool strict_objects = true;
+  // Numbers a 64-bit parser reads back (simdjson, Boost.JSON, any int64/uint64/double): an
+  // "integer", and a bounded "number", is kept within [-2^63, 2^64-1] (bounds of the schema's
+  // own still apply), and an unbounded "number" has at most 19 integer digits and a one- or
+  // two-digit exponent, so it is a finite double and never an integer past 64 bits. false:
+  // any length, as JSON allows.
+  bool numbers_fit_64_bits = true;
 };
 
 // A schema the compiler refuses: an unsupported keyword, a keyword with a value of the wrong

@@ -31,6 +31,9 @@ bool accepts(const Grammar& g, std::string_view text) { return testing::Referenc
 
 Grammar compile(std::string_view schema, JsonSchemaOptions options = {}) { return compile_json_schema(json::parse(schema), options); }
 
+// Integers of any length, as JSON allows them (the default keeps them within 64 bits).
+const JsonSchemaOptions kAnyLength{0, true, false};
+
 // JSON with exactly one space in every place whitespace may go.
 std::string spaced(const json::value& v) {
   if (v.is_object()) {
@@ -82,6 +85,7 @@ TEST(JsonSchema, LedgerCasesMatchExactly) {
     if (const json::value* o = tc.if_contains("options")) {
       if (const json::value* w = o->as_object().if_contains("max_whitespace")) options.max_whitespace = static_cast<int>(w->as_int64());
       if (const json::value* s = o->as_object().if_contains("strict_objects")) options.strict_objects = s->as_bool();
+      if (const json::value* f = o->as_object().if_contains("numbers_fit_64_bits")) options.numbers_fit_64_bits = f->as_bool();
     }
     Grammar g;
     try {
@@ -185,11 +189,11 @@ TEST(JsonSchemaIntegers, RandomRangesMatchExactlyAroundTheBounds) {
     if (sides != 1) hi = add_bound(false);
     SCOPED_TRACE(json::serialize(schema));
     if (lo && hi && *lo > *hi) {
-      EXPECT_THROW(compile_json_schema(schema), SchemaError);
+      EXPECT_THROW(compile_json_schema(schema, kAnyLength), SchemaError);
       ++unsatisfiable;
       continue;
     }
-    const Grammar g = compile_json_schema(schema);
+    const Grammar g = compile_json_schema(schema, kAnyLength);
     testing::ReferenceMatcher m(g);
     std::vector<i128> probes;
     for (i128 d = -3; d <= 3; ++d) probes.push_back(d);
@@ -214,7 +218,13 @@ TEST(JsonSchemaIntegers, OnlyCanonicalSpellings) {
   for (const char* ok : {"0", "-10", "10", "-1", "5"}) EXPECT_TRUE(accepts(g, ok)) << ok;
   // -0 is valid JSON equal to 0, but not canonical: a minus sign never precedes a zero value.
   for (const char* bad : {"-0", "00", "01", "+1", "1.0", "1e0", "-", "", " 1", "1 "}) EXPECT_FALSE(accepts(g, bad)) << bad;
-  const Grammar any = compile(R"({"type":"integer"})");
+  const Grammar any = compile(R"({"type":"integer"})", kAnyLength);
+  const Grammar fits = compile(R"({"type":"integer"})");
+  for (const char* ok : {"0", "-9223372036854775808", "18446744073709551615", "123"}) EXPECT_TRUE(accepts(fits, ok)) << ok;
+  for (const char* bad : {"-9223372036854775809", "18446744073709551616", "123456789012345678901"}) EXPECT_FALSE(accepts(fits, bad)) << bad;
+  const Grammar number = compile(R"({"type":"number"})");
+  for (const char* ok : {"1234567890123456789", "1.5e99", "-0.25E-7", "1234567890123456789.123456789"}) EXPECT_TRUE(accepts(number, ok)) << ok;
+  for (const char* bad : {"12345678901234567890", "1e100", "1e400"}) EXPECT_FALSE(accepts(number, bad)) << bad;
   for (const char* ok : {"0", "-1", "123456789012345678901234567890", "-98765432109876543210"}) EXPECT_TRUE(accepts(any, ok)) << ok;
   for (const char* bad : {"-0", "007", "1.5", "1E3"}) EXPECT_FALSE(accepts(any, bad)) << bad;
 }

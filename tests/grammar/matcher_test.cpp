@@ -88,6 +88,7 @@ std::vector<LedgerCase> ledger_cases() {
     if (const json::value* o = tc.if_contains("options")) {
       if (const json::value* w = o->as_object().if_contains("max_whitespace")) options.max_whitespace = static_cast<int>(w->as_int64());
       if (const json::value* s = o->as_object().if_contains("strict_objects")) options.strict_objects = s->as_bool();
+      if (const json::value* f = o->as_object().if_contains("numbers_fit_64_bits")) options.numbers_fit_64_bits = f->as_bool();
     }
     LedgerCase lc;
     lc.name = std::string(tc.at("name").as_string());
