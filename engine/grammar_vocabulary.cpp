@@ -15,7 +15,19 @@ grammar::SliceClass json_string_class() {
   for (int b = 0x20; b < 0x80; ++b) cls.ascii.set(static_cast<size_t>(b));
   cls.ascii.reset('"');
   cls.ascii.reset('\\');
-  cls.non_ascii = true;
+  cls.set_all_non_ascii();
+  return cls;
+}
+
+// ASCII classes that patterns and formats loop on most (identifiers, words, slugs, hex), so a
+// first request does not pay for their slices: ranges of bytes, in pairs.
+constexpr const char* kCommonClasses[] = {"AZaz09__", "az", "AZ", "AZaz", "AZaz09", "az09", "az09__--", "AFaf09"};
+
+grammar::SliceClass ascii_class(const char* ranges) {
+  grammar::SliceClass cls;
+  for (const char* r = ranges; r[0] && r[1]; r += 2) {
+    for (int b = r[0]; b <= r[1]; ++b) cls.ascii.set(static_cast<size_t>(b));
+  }
   return cls;
 }
 
@@ -41,6 +53,7 @@ std::shared_ptr<const grammar::Vocabulary> build_grammar_vocabulary(const Tokeni
   for (int32_t id : stops) special.set(static_cast<size_t>(id));
   auto vocab = std::make_shared<grammar::Vocabulary>(std::move(bytes), special, std::move(stops));
   vocab->slice(json_string_class());
+  for (const char* ranges : kCommonClasses) vocab->slice(ascii_class(ranges));
   vocab->trigger_table(grammar::kToolCallTrigger);
   vocab->trigger_table(grammar::kThinkingEnd);
   return vocab;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <array>
+#include <bitset>
 #include <map>
 #include <set>
 #include <tuple>
@@ -14,7 +15,8 @@ namespace {
 constexpr size_t kListLimit = 2048;  // accepted ids kept as a list up to this many, else bits
 constexpr int32_t kUnknown = -2;
 constexpr int32_t kDead = -1;
-constexpr size_t kSliceMinAscii = 16;  // a loop on fewer ASCII bytes is cheap to walk anyway
+constexpr size_t kSliceMinAscii = 16;
+constexpr uint8_t kRejects = 0, kAccepts = 1, kUncertain = 2;  // a loop on fewer ASCII bytes is cheap to walk anyway
 
 // The continuation bytes a valid UTF-8 lead byte asks for: count, and the first one's range.
 struct Lead {
@@ -129,6 +131,10 @@ int32_t CompiledGrammar::dfa_intern(pda::ConfigSet set, bool escaped) const {
     d.escaped = escaped;
     d.row = transitions_.size();
     transitions_.resize(transitions_.size() + static_cast<size_t>(automaton_.byte_class_count()), kUnknown);
+    // What a token ending here is: accepted (a path consumed it all, or ended the start state's
+    // rule right at its end), uncertain (a path left the rule before), or rejected.
+    const bool ok = !d.set.configs.empty() || d.set.at_end;
+    dfa_verdict_.push_back(ok ? kAccepts : d.escaped ? kUncertain : kRejects);
     dfa_.push_back(std::move(d));
   }
   return it->second;
@@ -146,36 +152,39 @@ int32_t CompiledGrammar::dfa_step(int32_t d, uint8_t byte) const {
   return t;
 }
 
-// Every valid multi-byte UTF-8 sequence leads from d to target (bytes of one class behave
-// alike, so one byte per class run is tried).
-bool CompiledGrammar::non_ascii_leads_to(int32_t d, int32_t target) const {
+// The lead bytes every valid multi-byte UTF-8 sequence of which leads from d to target (bytes
+// of one class behave alike, so one byte per class run is tried).
+std::bitset<64> CompiledGrammar::full_leads(int32_t d, int32_t target) const {
   const auto& cls = automaton_.byte_class();
-  std::set<std::tuple<int32_t, int, int, int>> checked;
+  std::map<std::tuple<int32_t, int, int, int>, bool> memo;
   auto continues = [&](auto&& self, int32_t at, int remaining, int lo, int hi) -> bool {
-    if (!checked.emplace(at, remaining, lo, hi).second) return true;
-    for (int b = lo; b <= hi; ++b) {
+    const auto key = std::make_tuple(at, remaining, lo, hi);
+    if (auto it = memo.find(key); it != memo.end()) return it->second;
+    bool ok = true;
+    for (int b = lo; b <= hi && ok; ++b) {
       if (b > lo && cls[static_cast<size_t>(b)] == cls[static_cast<size_t>(b - 1)]) continue;
       const int32_t next = dfa_step(at, static_cast<uint8_t>(b));
-      if (next < 0) return false;
-      if (remaining == 1 ? next != target : !self(self, next, remaining - 1, 0x80, 0xBF)) return false;
+      ok = next >= 0 && (remaining == 1 ? next == target : self(self, next, remaining - 1, 0x80, 0xBF));
     }
-    return true;
+    return memo[key] = ok;
   };
+  std::bitset<64> out;
   for (int b = 0xC2; b <= 0xF4; ++b) {
     const Lead lead = lead_of(b);
     const int32_t next = dfa_step(d, static_cast<uint8_t>(b));
-    if (next < 0 || !continues(continues, next, lead.remaining, lead.lo, lead.hi)) return false;
+    if (next >= 0 && continues(continues, next, lead.remaining, lead.lo, lead.hi)) out.set(static_cast<size_t>(b - 0xC0));
   }
-  return true;
+  return out;
 }
 
-// Trie nodes [begin, end), a subtree or the whole trie, from parent state d0.
-void CompiledGrammar::walk(int32_t d0, size_t begin, size_t end, std::vector<int32_t>& accepted,
-                           std::vector<int32_t>& uncertain) const {
+// Trie nodes [begin, end), a subtree or the whole trie, from parent state d0. Accepted tokens
+// go into `accepted` (bits), uncertain ones onto `uncertain`.
+void CompiledGrammar::walk(int32_t d0, size_t begin, size_t end, TokenBitset& accepted, std::vector<int32_t>& uncertain) const {
   const TokenTrie& trie = vocabulary_->trie();
   const auto nodes = trie.nodes();
   if (begin >= end) return;
-  std::vector<int32_t> at(trie.max_depth() + 1, kDead);
+  std::vector<int32_t>& at = walk_states_;
+  at.resize(trie.max_depth() + 1);
   at[nodes[begin].depth - 1u] = d0;
   size_t i = begin;
   while (i < end) {
@@ -188,10 +197,13 @@ void CompiledGrammar::walk(int32_t d0, size_t begin, size_t end, std::vector<int
     }
     at[node.depth] = d;
     if (node.token >= 0) {
-      const DfaState& st = dfa_[static_cast<size_t>(d)];
-      const bool ok = !st.set.configs.empty() || st.set.at_end;
-      if (ok || st.escaped) {
-        for (int32_t id = node.token; id >= 0; id = trie.next_same(id)) (ok ? accepted : uncertain).push_back(id);
+      const uint8_t verdict = dfa_verdict_[static_cast<size_t>(d)];
+      for (int32_t id = node.token; verdict != kRejects && id >= 0; id = trie.next_same(id)) {
+        if (verdict == kAccepts) {
+          accepted.set(static_cast<size_t>(id));
+        } else {
+          uncertain.push_back(id);
+        }
       }
     }
     ++i;
@@ -216,8 +228,8 @@ CompiledGrammar::Chain CompiledGrammar::class_chain(int32_t d0) const {
   if (first >= 0) {
     for (int b = 0; b < 128; ++b) chain.cls.ascii[static_cast<size_t>(b)] = to[static_cast<size_t>(b)] == first;
   }
-  chain.cls.non_ascii = first >= 0 && non_ascii_leads_to(d0, first);
-  if (chain.cls.ascii.count() < kSliceMinAscii && !chain.cls.non_ascii) return chain;
+  if (first >= 0) chain.cls.leads = full_leads(d0, first);
+  if (chain.cls.ascii.count() < kSliceMinAscii && chain.cls.leads.none()) return chain;
   const Slice& slice = vocabulary_->slice(chain.cls);
   chain.states = {d0};
   for (int32_t next = first;;) {
@@ -240,10 +252,7 @@ CompiledGrammar::Chain CompiledGrammar::class_chain(int32_t d0) const {
       if (next < 0) next = t;
       lockstep = t >= 0 && t == next;
     }
-    if (lockstep && chain.cls.non_ascii) {
-      if (next < 0) next = dfa_step(d, 0xC2) >= 0 ? dfa_step(dfa_step(d, 0xC2), 0x80) : -1;
-      lockstep = next >= 0 && non_ascii_leads_to(d, next);
-    }
+    if (lockstep && next >= 0 && chain.cls.leads.any()) lockstep = (full_leads(d, next) & chain.cls.leads) == chain.cls.leads;
     if (!lockstep || next < 0) break;
   }
   return chain;
@@ -258,7 +267,8 @@ std::unique_ptr<StateMask> CompiledGrammar::compute_mask(Automaton::StateId s) c
   const int32_t d0 = dfa_intern(std::move(start), false);
 
   auto mask = std::make_unique<StateMask>();
-  std::vector<int32_t> accepted, uncertain;
+  TokenBitset accepted(vocabulary_->size());
+  std::vector<int32_t> uncertain;
   const TokenTrie& trie = vocabulary_->trie();
   const auto nodes = trie.nodes();
   const Chain chain = class_chain(d0);
@@ -280,13 +290,11 @@ std::unique_ptr<StateMask> CompiledGrammar::compute_mask(Automaton::StateId s) c
   } else {
     walk(d0, 0, trie.node_count(), accepted, uncertain);
   }
-  std::sort(accepted.begin(), accepted.end());
   std::sort(uncertain.begin(), uncertain.end());
-  if (accepted.size() > kListLimit) {
-    mask->bits = std::make_unique<TokenBitset>(vocabulary_->size());
-    for (int32_t id : accepted) mask->bits->set(static_cast<size_t>(id));
+  if (accepted.count() > kListLimit) {
+    mask->bits = std::make_unique<TokenBitset>(std::move(accepted));
   } else {
-    mask->ids = std::move(accepted);
+    accepted.for_each_set([&](size_t id) { mask->ids.push_back(static_cast<int32_t>(id)); });
   }
   mask->uncertain = std::move(uncertain);
   return mask;

@@ -73,9 +73,8 @@ class CompiledGrammar {
     bool loops = false;           // the last state loops on the class
   };
   Chain class_chain(int32_t d0) const;
-  bool non_ascii_leads_to(int32_t d, int32_t target) const;
-  void walk(int32_t d0, size_t begin, size_t end, std::vector<int32_t>& accepted,
-            std::vector<int32_t>& uncertain) const;
+  std::bitset<64> full_leads(int32_t d, int32_t target) const;
+  void walk(int32_t d0, size_t begin, size_t end, TokenBitset& accepted, std::vector<int32_t>& uncertain) const;
 
   Automaton automaton_;
   std::shared_ptr<const Vocabulary> vocabulary_;
@@ -91,6 +90,8 @@ class CompiledGrammar {
   mutable std::vector<DfaState> dfa_;
   mutable std::unordered_map<std::string, int32_t> dfa_index_;
   mutable std::vector<int32_t> transitions_;  // dfa state * byte classes; -2 unknown, -1 dead
+  mutable std::vector<uint8_t> dfa_verdict_;  // by dfa state: a token ending there is rejected/accepted/uncertain
+  mutable std::vector<int32_t> walk_states_;  // the walk's state per trie depth
   mutable MaskCacheStats stats_;
 };
 

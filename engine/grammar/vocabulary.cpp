@@ -8,7 +8,7 @@
 namespace ragent::grammar {
 
 bool SliceClass::operator<(const SliceClass& other) const {
-  if (non_ascii != other.non_ascii) return non_ascii < other.non_ascii;
+  if (leads != other.leads) return leads.to_ullong() < other.leads.to_ullong();
   for (size_t i = 0; i < 128; ++i) {
     if (ascii[i] != other.ascii[i]) return other.ascii[i];
   }
@@ -86,7 +86,7 @@ const Slice& Vocabulary::slice(const SliceClass& cls) const {
     } else {
       next = after_lead(node.byte);
       if (next.remaining > 0) {  // a valid lead byte; an invalid one is dead everywhere
-        alive = starts = cls.non_ascii;
+        alive = starts = cls.leads[node.byte - 0xC0u];
         if (!alive) slice->frontier.push_back({static_cast<uint32_t>(i), parent_count});
       }
     }

@@ -2,7 +2,7 @@
 // every compiled grammar and every sequence.
 //
 // Besides the token trie it keeps "slices": for a class of code points (a set of ASCII bytes,
-// plus optionally every non-ASCII code point), the tokens whose bytes are nothing but such
+// plus the code points of a set of UTF-8 lead bytes), the tokens whose bytes are nothing but such
 // code points (a trailing, valid, incomplete UTF-8 sequence included), counted by code points,
 // and the frontier: the trie nodes where a path of whole class code points first meets a byte
 // outside the class. A grammar state that loops on the class (inside a JSON string, say), or
@@ -32,7 +32,12 @@ namespace ragent::grammar {
 
 struct SliceClass {
   std::bitset<128> ascii;  // ASCII bytes in the class
-  bool non_ascii = false;  // every code point from U+0080 up is in the class
+  // Lead bytes (bit b - 0xC0) every code point of which is in the class; code points of other
+  // lead bytes are outside it.
+  std::bitset<64> leads;
+  void set_all_non_ascii() {
+    for (int b = 0xC2; b <= 0xF4; ++b) leads.set(static_cast<size_t>(b - 0xC0));
+  }
   bool operator<(const SliceClass& other) const;
 };
 

@@ -1,5 +1,5 @@
 // ragent grammar check --schema FILE | --gbnf FILE | --regex PATTERN
-// ragent grammar bench -m MODEL --schemas DIR [--instances N] [--seed S] [--json]
+// ragent grammar bench -m MODEL --schemas DIR... [--instances N] [--seed S] [--json]
 //
 // check compiles a grammar as a request or agent would and prints OK with its size, or the
 // error (for a schema: the keyword and its JSON pointer) and exits 1.
@@ -49,30 +49,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw engine::EngineError(path.string() + ": cannot open for reading");
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The JSON document in `file`, or an error naming file:line:column.
-json::value parse_json_file(const std::filesystem::path& file) {
-  const std::string text = read_file(file);
-  json::stream_parser p;
-  json::error_code ec;
-  size_t used = p.write_some(text.data(), text.size(), ec);
-  if (!ec) p.finish(ec);
-  if (ec) {
-    used = std::min(used, text.size());
-    const size_t line = static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(used), '\n')) + 1;
-    const size_t line_start = text.rfind('\n', used == 0 ? 0 : used - 1);
-    const size_t column = used - (line_start == std::string::npos || used == 0 ? 0 : line_start + 1) + 1;
-    throw engine::EngineError(file.string() + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                              ": not JSON: " + ec.message());
-  }
-  return p.release();
-}
-
 struct CheckOptions {
   std::string schema, gbnf, regex;
   int max_whitespace = 0;
@@ -88,10 +64,10 @@ void run_check(const CheckOptions& o) {
       grammar::JsonSchemaOptions options;
       options.max_whitespace = o.max_whitespace;
       options.strict_objects = !o.loose_objects;
-      g = grammar::compile_json_schema(parse_json_file(o.schema), options);
+      g = grammar::compile_json_schema(read_json_file(o.schema), options);
     } else if (!o.gbnf.empty()) {
       what = o.gbnf;
-      g = grammar::parse_gbnf(read_file(o.gbnf));
+      g = grammar::parse_gbnf(read_text_file(o.gbnf));
     } else {
       what = "regex";
       const grammar::RuleId root = g.declare_rule("root");
@@ -111,7 +87,7 @@ void run_check(const CheckOptions& o) {
 
 struct BenchOptions {
   std::string model;
-  std::string schemas;
+  std::vector<std::string> schemas;  // directories
   int instances = 3;
   int max_tokens = 1024;
   uint64_t seed = 1;
@@ -193,11 +169,14 @@ void run_bench(const BenchOptions& o) {
   const auto vocab = engine::build_grammar_vocabulary(tokenizer);
   const double vocab_ms = ms_since(t0);
   std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(o.schemas)) {
-    if (e.path().extension() == ".json" && e.is_regular_file()) files.push_back(e.path());
+  for (const std::string& dir : o.schemas) {
+    const size_t before = files.size();
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      if (e.path().extension() == ".json" && e.is_regular_file()) files.push_back(e.path());
+    }
+    if (files.size() == before) throw engine::EngineError(dir + ": no *.json schema files");
+    std::sort(files.begin() + static_cast<std::ptrdiff_t>(before), files.end());
   }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) throw engine::EngineError(o.schemas + ": no *.json schema files");
 
   std::mt19937_64 rng(o.seed);
   std::vector<double> compile_ms_all, mask_us_all;
@@ -211,7 +190,7 @@ void run_bench(const BenchOptions& o) {
   }
   for (const auto& file : files) {
     const std::string name = file.filename().string();
-    const json::value schema = parse_json_file(file);
+    const json::value schema = read_json_file(file.string());
     std::shared_ptr<grammar::CompiledGrammar> compiled;
     std::vector<double> compile_runs;
     try {
@@ -313,7 +292,7 @@ void add_grammar(CLI::App& app) {
   auto bench = std::make_shared<BenchOptions>();
   auto* b = cmd->add_subcommand("bench", "Compile times and mask times of every schema in a directory, with random instances");
   b->add_option("-m,--model", bench->model, "GGUF file, Hugging Face directory or tokenizer.json")->required();
-  b->add_option("--schemas", bench->schemas, "directory of *.json schema files")->required();
+  b->add_option("--schemas", bench->schemas, "directory of *.json schema files (repeatable)")->required();
   b->add_option("--instances", bench->instances, "random instances per schema")->check(CLI::Range(1, 1000));
   b->add_option("--max-tokens", bench->max_tokens, "tokens per instance at most")->check(CLI::Range(1, 100000));
   b->add_option("--seed", bench->seed, "random seed");

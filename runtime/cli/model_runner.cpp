@@ -10,6 +10,7 @@
 #include <future>
 #include <iterator>
 #include <random>
+#include <algorithm>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -141,6 +142,30 @@ engine::GenerationEvent run_to_end(engine::Engine& engine, engine::GenerationReq
   return done.get();
 }
 
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw engine::EngineError(path + ": cannot open for reading");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The JSON document in `file`, or an error naming file:line:column.
+boost::json::value read_json_file(const std::string& file) {
+  const std::string text = read_text_file(file);
+  boost::json::stream_parser p;
+  boost::json::error_code ec;
+  size_t used = p.write_some(text.data(), text.size(), ec);
+  if (!ec) p.finish(ec);
+  if (ec) {
+    used = std::min(used, text.size());
+    const size_t line = static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(used), '\n')) + 1;
+    const size_t line_start = text.rfind('\n', used == 0 ? 0 : used - 1);
+    const size_t column = used - (line_start == std::string::npos || used == 0 ? 0 : line_start + 1) + 1;
+    throw engine::EngineError(file + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                              ": not JSON: " + ec.message());
+  }
+  return p.release();
+}
+
 std::string speed_report(const engine::GenerationStats& s) {
   auto rate = [](double tokens, double ms) { return ms > 0 ? tokens * 1000.0 / ms : 0.0; };
   const int decodes = std::max(0, s.generated_tokens - 1);  // the first token comes with the prompt
@@ -148,10 +173,12 @@ std::string speed_report(const engine::GenerationStats& s) {
   const int prefilled = s.prompt_tokens - s.cached_tokens;
   char cached[64] = "";
   if (s.cached_tokens > 0) std::snprintf(cached, sizeof cached, ", %d cached", s.cached_tokens);
-  char line[320];
+  char forced[64] = "";
+  if (s.forced_tokens > 0) std::snprintf(forced, sizeof forced, ", %d of them forced by the grammar", s.forced_tokens);
+  char line[384];
   std::snprintf(line, sizeof line,
-                "prompt %d tokens%s in %.1f ms (%.1f tokens/s), generation %d tokens in %.1f ms (%.1f tokens/s)",
-                s.prompt_tokens, cached, s.prompt_ms, rate(prefilled, s.prompt_ms), s.generated_tokens,
+                "prompt %d tokens%s in %.1f ms (%.1f tokens/s), generation %d tokens%s in %.1f ms (%.1f tokens/s)",
+                s.prompt_tokens, cached, s.prompt_ms, rate(prefilled, s.prompt_ms), s.generated_tokens, forced,
                 s.generation_ms, rate(decodes, s.generation_ms));
   return line;
 }

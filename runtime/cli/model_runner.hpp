@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <boost/json/value.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -67,6 +69,11 @@ inline engine::ChatMessage chat_message(engine::ChatRole role, std::string text)
   message.content = std::move(text);
   return message;
 }
+
+// A file's bytes, or EngineError naming it.
+std::string read_text_file(const std::string& path);
+// The JSON document in a file, or EngineError naming file:line:column.
+boost::json::value read_json_file(const std::string& path);
 
 // The processor's model name from /proc/cpuinfo, for benchmark tables ("unknown" elsewhere).
 std::string cpu_model_name();
