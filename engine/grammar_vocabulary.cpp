@@ -21,7 +21,7 @@ grammar::SliceClass json_string_class() {
 
 // ASCII classes that patterns and formats loop on most (identifiers, words, slugs, hex), so a
 // first request does not pay for their slices: ranges of bytes, in pairs.
-constexpr const char* kCommonClasses[] = {"AZaz09__", "az", "AZ", "AZaz", "AZaz09", "az09", "az09__--", "AFaf09"};
+constexpr const char* kCommonClasses[] = {"AZaz09__", "az", "AZ", "AZaz", "AZaz09", "az09", "az09--", "az09__--", "AZaz09__--", "AFaf09"};
 
 grammar::SliceClass ascii_class(const char* ranges) {
   grammar::SliceClass cls;

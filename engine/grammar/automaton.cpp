@@ -170,9 +170,7 @@ class AutomatonBuilder {
         }
         break;
       }
-      case ExprKind::kChoice:
-        for (ExprId c : e.children) build_expr(c, a, b);
-        break;
+      case ExprKind::kChoice: build_choice(e, a, b); break;
       case ExprKind::kRepeat: build_repeat(e, a, b); break;
       case ExprKind::kRule:
         if (inlines(e.rule)) {
@@ -184,8 +182,9 @@ class AutomatonBuilder {
     }
   }
 
-  // Code points as UTF-8: one chain of byte ranges per sequence. Sequences that share their
-  // leading ranges share those states, so a class stays close to a byte-level trie.
+  // Code points as UTF-8: one chain of byte ranges per sequence. Sequences share their leading
+  // ranges (a byte-level trie) and their trailing runs of continuation bytes [80-BF] (one state
+  // per run length), so a class costs close to its minimal automaton.
   void build_chars(const std::vector<CharRange>& ranges, Automaton::StateId a, Automaton::StateId b) {
     struct Shared {
       Automaton::StateId from;
@@ -193,25 +192,68 @@ class AutomatonBuilder {
       Automaton::StateId to;
     };
     std::vector<Shared> shared;
+    std::array<Automaton::StateId, 4> tail{b, -1, -1, -1};  // tail[k]: k continuation bytes, then b
+    auto tail_of = [&](int k) {
+      for (int j = 1; j <= k; ++j) {
+        if (tail[static_cast<size_t>(j)] < 0) {
+          tail[static_cast<size_t>(j)] = new_state();
+          byte_edge(tail[static_cast<size_t>(j)], 0x80, 0xBF, tail[static_cast<size_t>(j - 1)]);
+        }
+      }
+      return tail[static_cast<size_t>(k)];
+    };
     for (const CharRange& r : ranges) {
       for (const Utf8Sequence& seq : utf8_sequences(r.lo, r.hi)) {
+        int continuation = 0;  // trailing [80-BF] ranges, never the first byte
+        while (continuation + 1 < seq.length && seq.lo[static_cast<size_t>(seq.length - 1 - continuation)] == 0x80 &&
+               seq.hi[static_cast<size_t>(seq.length - 1 - continuation)] == 0xBF) {
+          ++continuation;
+        }
+        const int head = seq.length - continuation;
         Automaton::StateId at = a;
-        for (int i = 0; i < seq.length; ++i) {
-          const auto range = std::make_pair(seq.lo[static_cast<size_t>(i)], seq.hi[static_cast<size_t>(i)]);
-          if (i + 1 == seq.length) {
-            byte_edge(at, range.first, range.second, b);
+        for (int i = 0; i < head; ++i) {
+          const uint8_t lo = seq.lo[static_cast<size_t>(i)], hi = seq.hi[static_cast<size_t>(i)];
+          if (i + 1 == head) {
+            byte_edge(at, lo, hi, tail_of(continuation));
             break;
           }
-          auto it = std::find_if(shared.begin(), shared.end(), [&](const Shared& x) {
-            return x.from == at && x.lo == range.first && x.hi == range.second;
-          });
+          auto it = std::find_if(shared.begin(), shared.end(),
+                                 [&](const Shared& x) { return x.from == at && x.lo == lo && x.hi == hi; });
           if (it == shared.end()) {
-            shared.push_back({at, range.first, range.second, new_state()});
-            byte_edge(at, range.first, range.second, shared.back().to);
+            shared.push_back({at, lo, hi, new_state()});
+            byte_edge(at, lo, hi, shared.back().to);
             it = shared.end() - 1;
           }
           at = it->to;
         }
+      }
+    }
+  }
+
+  // Alternatives that are literals share their common prefixes (a byte trie from a), so a
+  // choice of escapes or enum values does not repeat its first bytes.
+  void build_choice(const Expr& e, Automaton::StateId a, Automaton::StateId b) {
+    std::vector<std::pair<std::pair<Automaton::StateId, uint8_t>, Automaton::StateId>> trie;
+    for (ExprId c : e.children) {
+      const Expr& child = g_.expr(c);
+      if (child.kind != ExprKind::kLiteral) {
+        build_expr(c, a, b);
+        continue;
+      }
+      Automaton::StateId at = a;
+      for (size_t i = 0; i < child.text.size(); ++i) {
+        const auto byte = static_cast<uint8_t>(child.text[i]);
+        if (i + 1 == child.text.size()) {
+          byte_edge(at, byte, byte, b);
+          break;
+        }
+        auto it = std::find_if(trie.begin(), trie.end(), [&](const auto& x) { return x.first.first == at && x.first.second == byte; });
+        if (it == trie.end()) {
+          trie.push_back({{at, byte}, new_state()});
+          byte_edge(at, byte, byte, trie.back().second);
+          it = trie.end() - 1;
+        }
+        at = it->second;
       }
     }
   }

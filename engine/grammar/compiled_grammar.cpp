@@ -16,7 +16,8 @@ constexpr size_t kListLimit = 2048;  // accepted ids kept as a list up to this m
 constexpr int32_t kUnknown = -2;
 constexpr int32_t kDead = -1;
 constexpr size_t kSliceMinAscii = 16;
-constexpr uint8_t kRejects = 0, kAccepts = 1, kUncertain = 2;  // a loop on fewer ASCII bytes is cheap to walk anyway
+constexpr uint8_t kRejects = 0, kAccepts = 1, kUncertain = 2;
+constexpr size_t kChainLimit = 24;  // code points a class chain follows at most  // a loop on fewer ASCII bytes is cheap to walk anyway
 
 // The continuation bytes a valid UTF-8 lead byte asks for: count, and the first one's range.
 struct Lead {
@@ -241,21 +242,40 @@ CompiledGrammar::Chain CompiledGrammar::class_chain(int32_t d0) const {
       break;
     }
     chain.states.push_back(next);
-    if (chain.states.size() > slice.max_code_points) break;  // no token goes further along the class
-    // The next step must again take every code point of the class to one state.
-    const int32_t d = next;
-    next = -1;
-    bool lockstep = true;
-    for (int b = 0; b < 128 && lockstep; ++b) {
-      if (!chain.cls.ascii[static_cast<size_t>(b)]) continue;
-      const int32_t t = dfa_step(d, static_cast<uint8_t>(b));
-      if (next < 0) next = t;
-      lockstep = t >= 0 && t == next;
-    }
-    if (lockstep && next >= 0 && chain.cls.leads.any()) lockstep = (full_leads(d, next) & chain.cls.leads) == chain.cls.leads;
-    if (!lockstep || next < 0) break;
+    // Past kChainLimit code points few tokens go on: the walks past the chain's end take them.
+    if (chain.states.size() > std::min(slice.max_code_points, kChainLimit)) break;
+    next = lockstep_successor(next, chain.cls);
+    if (next < 0) break;
   }
   return chain;
+}
+
+// No code point of cls (its first byte) continues from d: a bound reached, as at the end of a
+// string of maxLength code points. Then nothing past the chain needs walking.
+bool CompiledGrammar::class_dies(int32_t d, const SliceClass& cls) const {
+  for (int b = 0; b < 256; ++b) {
+    const bool in = b < 128 ? cls.ascii[static_cast<size_t>(b)] : b >= 0xC0 && cls.leads[static_cast<size_t>(b - 0xC0)];
+    if (in && dfa_step(d, static_cast<uint8_t>(b)) >= 0) return false;
+  }
+  return true;
+}
+
+// The state every code point of cls takes d to, or -1 (they part, or one dies). Cached per
+// state for the last class asked: the positions of a bounded string all ask the same.
+int32_t CompiledGrammar::lockstep_successor(int32_t d, const SliceClass& cls) const {
+  auto [it, inserted] = lockstep_.try_emplace(d);
+  if (!inserted && !(it->second.first < cls) && !(cls < it->second.first)) return it->second.second;
+  int32_t next = -1;
+  bool lockstep = true;
+  for (int b = 0; b < 128 && lockstep; ++b) {
+    if (!cls.ascii[static_cast<size_t>(b)]) continue;
+    const int32_t t = dfa_step(d, static_cast<uint8_t>(b));
+    if (next < 0) next = t;
+    lockstep = t >= 0 && t == next;
+  }
+  if (lockstep && next >= 0 && cls.leads.any()) lockstep = (full_leads(d, next) & cls.leads) == cls.leads;
+  it->second = {cls, lockstep ? next : -1};
+  return it->second.second;
 }
 
 std::unique_ptr<StateMask> CompiledGrammar::compute_mask(Automaton::StateId s) const {
@@ -284,7 +304,7 @@ std::unique_ptr<StateMask> CompiledGrammar::compute_mask(Automaton::StateId s) c
       if (!chain.loops && f.parent_code_points > last) continue;
       walk(chain.states[std::min<size_t>(f.parent_code_points, last)], f.node, nodes[f.node].subtree_end, accepted, uncertain);
     }
-    if (!chain.loops && last < slice.deeper.size()) {
+    if (!chain.loops && last < slice.deeper.size() && !class_dies(chain.states[last], chain.cls)) {
       for (uint32_t n : slice.deeper[last]) walk(chain.states[last], n, nodes[n].subtree_end, accepted, uncertain);
     }
   } else {

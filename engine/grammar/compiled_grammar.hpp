@@ -74,6 +74,8 @@ class CompiledGrammar {
   };
   Chain class_chain(int32_t d0) const;
   std::bitset<64> full_leads(int32_t d, int32_t target) const;
+  int32_t lockstep_successor(int32_t d, const SliceClass& cls) const;
+  bool class_dies(int32_t d, const SliceClass& cls) const;
   void walk(int32_t d0, size_t begin, size_t end, TokenBitset& accepted, std::vector<int32_t>& uncertain) const;
 
   Automaton automaton_;
@@ -92,6 +94,7 @@ class CompiledGrammar {
   mutable std::vector<int32_t> transitions_;  // dfa state * byte classes; -2 unknown, -1 dead
   mutable std::vector<uint8_t> dfa_verdict_;  // by dfa state: a token ending there is rejected/accepted/uncertain
   mutable std::vector<int32_t> walk_states_;  // the walk's state per trie depth
+  mutable std::unordered_map<int32_t, std::pair<SliceClass, int32_t>> lockstep_;  // by dfa state
   mutable MaskCacheStats stats_;
 };
 

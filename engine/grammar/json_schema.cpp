@@ -374,23 +374,34 @@ class Compiler {
   ExprId number_expr(const json::object& o, bool integers_only) {
     NumberBounds b = number_bounds(o);
     if (integers_only && options_.numbers_fit_64_bits) {
-      if (!b.lower && !b.upper) {  // the common unbounded integer: built once
-        if (int64_any_ < 0) {
-          clamp_to_64_bits(b);
-          int64_any_ = share(integer_expr(g_, b), "int64");
-        }
-        return int64_any_;
-      }
+      if (!b.lower && !b.upper) return int64_any();
       clamp_to_64_bits(b);
     }
     if (!bounds_satisfiable(b, integers_only)) return g_.nothing();
     if (integers_only) return integer_expr(g_, b);
-    if (!b.lower && !b.upper) return options_.numbers_fit_64_bits ? double_number_expr(g_) : json_number_expr(g_);
+    if (!b.lower && !b.upper) return options_.numbers_fit_64_bits ? number64() : json_number_expr(g_);
     if (options_.numbers_fit_64_bits) {
       clamp_to_64_bits(b);  // a plain decimal of more integer digits would read as a big integer
       if (!bounds_satisfiable(b, false)) return g_.nothing();
     }
     return decimal_expr(g_, b);
+  }
+
+  // Every 64-bit integer, built once.
+  ExprId int64_any() {
+    if (int64_any_ < 0) {
+      NumberBounds b;
+      clamp_to_64_bits(b);
+      int64_any_ = share(integer_expr(g_, b), "int64");
+    }
+    return int64_any_;
+  }
+
+  // An unbounded number a 64-bit parser reads back: a 64-bit integer, or a double of at most
+  // 18 integer digits (which never reads as an integer past 64 bits).
+  ExprId number64() {
+    if (number64_ < 0) number64_ = share(g_.choice({int64_any(), double_number_expr(g_)}), "number");
+    return number64_;
   }
 
   static void clamp_to_64_bits(NumberBounds& b) {
@@ -405,6 +416,7 @@ class Compiler {
   ExprId quoted(ExprId body) { return g_.sequence({g_.literal("\""), body, g_.literal("\"")}); }
 
   ExprId int64_any_ = -1;
+  ExprId number64_ = -1;
 
   ExprId ws() {
     if (ws_ < 0) ws_ = g_.repeat(g_.chars({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}}), 0, options_.max_whitespace);
@@ -444,7 +456,7 @@ class Compiler {
                                          g_.optional(g_.sequence({member, g_.star(g_.sequence({separator(), member})), ws()})), g_.literal("}")});
       const ExprId array = g_.sequence({g_.literal("["), ws(),
                                         g_.optional(g_.sequence({any, g_.star(g_.sequence({separator(), any})), ws()})), g_.literal("]")});
-      const ExprId number = options_.numbers_fit_64_bits ? double_number_expr(g_) : json_number_expr(g_);
+      const ExprId number = options_.numbers_fit_64_bits ? number64() : json_number_expr(g_);
       g_.define_rule(any_rule_, g_.choice({object, array, g_.ref(string_rule()), number, g_.literal("true"),
                                            g_.literal("false"), g_.literal("null")}));
     }

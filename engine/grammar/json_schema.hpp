@@ -40,8 +40,8 @@ struct JsonSchemaOptions {
   bool strict_objects = true;
   // Numbers a 64-bit parser reads back (simdjson, Boost.JSON, any int64/uint64/double): an
   // "integer", and a bounded "number", is kept within [-2^63, 2^64-1] (bounds of the schema's
-  // own still apply), and an unbounded "number" has at most 19 integer digits and a one- or
-  // two-digit exponent, so it is a finite double and never an integer past 64 bits. false:
+  // own still apply), and an unbounded "number" is such an integer or has at most 18 integer
+  // digits and a one- or two-digit exponent: a finite double, never an integer past 64 bits. false:
   // any length, as JSON allows.
   bool numbers_fit_64_bits = true;
 };

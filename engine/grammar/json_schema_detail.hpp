@@ -79,7 +79,7 @@ ExprId integer_expr(Grammar& g, const NumberBounds& b);
 ExprId decimal_expr(Grammar& g, const NumberBounds& b);
 // Any JSON number.
 ExprId json_number_expr(Grammar& g);
-// JSON numbers with at most 19 integer digits and a one- or two-digit exponent: finite
+// JSON numbers with at most 18 integer digits and a one- or two-digit exponent: finite
 // doubles that no parser reads as an integer past 64 bits.
 ExprId double_number_expr(Grammar& g);
 

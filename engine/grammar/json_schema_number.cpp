@@ -380,7 +380,7 @@ ExprId json_number_expr(Grammar& g) {
 
 ExprId double_number_expr(Grammar& g) {
   const ExprId digit = digit_class(g, '0', '9');
-  const ExprId int_part = g.choice({g.literal("0"), g.sequence({digit_class(g, '1', '9'), g.repeat(digit, 0, 18)})});
+  const ExprId int_part = g.choice({g.literal("0"), g.sequence({digit_class(g, '1', '9'), g.repeat(digit, 0, 17)})});
   const ExprId frac = g.optional(g.sequence({g.literal("."), g.plus(digit)}));
   const ExprId exp = g.optional(g.sequence({g.chars({{'e', 'e'}, {'E', 'E'}}), g.optional(g.chars({{'+', '+'}, {'-', '-'}})), g.repeat(digit, 1, 2)}));
   return g.sequence({g.optional(g.literal("-")), int_part, frac, exp});

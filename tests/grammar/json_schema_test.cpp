@@ -223,8 +223,8 @@ TEST(JsonSchemaIntegers, OnlyCanonicalSpellings) {
   for (const char* ok : {"0", "-9223372036854775808", "18446744073709551615", "123"}) EXPECT_TRUE(accepts(fits, ok)) << ok;
   for (const char* bad : {"-9223372036854775809", "18446744073709551616", "123456789012345678901"}) EXPECT_FALSE(accepts(fits, bad)) << bad;
   const Grammar number = compile(R"({"type":"number"})");
-  for (const char* ok : {"1234567890123456789", "1.5e99", "-0.25E-7", "1234567890123456789.123456789"}) EXPECT_TRUE(accepts(number, ok)) << ok;
-  for (const char* bad : {"12345678901234567890", "1e100", "1e400"}) EXPECT_FALSE(accepts(number, bad)) << bad;
+  for (const char* ok : {"123456789012345678", "-9223372036854775808", "18446744073709551615", "1.5e99", "-0.25E-7", "123456789012345678.123456789"}) EXPECT_TRUE(accepts(number, ok)) << ok;
+  for (const char* bad : {"18446744073709551616", "-9249978054211134917", "1234567890123456789.5", "1e100", "1e400"}) EXPECT_FALSE(accepts(number, bad)) << bad;
   for (const char* ok : {"0", "-1", "123456789012345678901234567890", "-98765432109876543210"}) EXPECT_TRUE(accepts(any, ok)) << ok;
   for (const char* bad : {"-0", "007", "1.5", "1E3"}) EXPECT_FALSE(accepts(any, bad)) << bad;
 }
