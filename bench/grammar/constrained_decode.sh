@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Constrained against unconstrained decoding on one model, same run, alternating:
-#   bench/grammar/constrained_decode.sh MODEL [REPS] [THREADS]
-# Each repetition runs `ragent generate --raw` greedily for 64 tokens twice: once free
+#   bench/grammar/constrained_decode.sh MODEL [REPS] [THREADS] [TOKENS]
+# Each repetition runs `ragent generate --raw` greedily for TOKENS (128) tokens twice: once free
 # (--ignore-eos) and once under bench/grammar/long_array.json, a schema whose answers cannot
-# end within 64 tokens and whose grammar fixes almost nothing (so jump-forward does not flatter
+# end within TOKENS tokens and whose grammar fixes almost nothing (so jump-forward does not flatter
 # the constrained run). Prints decode tokens/s (generation tokens after the first / generation
 # time) of each run, the medians and their ratio, with the machine's model name.
 set -euo pipefail
@@ -12,6 +12,7 @@ repo=$(cd "$here/../.." && pwd)
 model=${1:?usage: constrained_decode.sh MODEL [REPS] [THREADS]}
 reps=${2:-5}
 threads=${3:-2}
+tokens=${4:-128}
 ragent="$repo/build/ragent"
 schema="$here/long_array.json"
 prompt="Write a list of city names as a JSON array:"
@@ -19,8 +20,8 @@ prompt="Write a list of city names as a JSON array:"
 rate() {  # the decode rate from generate's speed report on stderr
   sed -n 's/.*generation [0-9]* tokens.* in [0-9.]* ms (\([0-9.]*\) tokens\/s).*/\1/p'
 }
-run_free() { "$ragent" generate -m "$model" --raw -p "$prompt" -n 64 --temp 0 -t "$threads" --ignore-eos 2>&1 >/dev/null | rate; }
-run_constrained() { "$ragent" generate -m "$model" --raw -p "$prompt" -n 64 --temp 0 -t "$threads" --json-schema "$schema" 2>&1 >/dev/null | rate; }
+run_free() { "$ragent" generate -m "$model" --raw -p "$prompt" -n "$tokens" --temp 0 -t "$threads" --ignore-eos 2>&1 >/dev/null | rate; }
+run_constrained() { "$ragent" generate -m "$model" --raw -p "$prompt" -n "$tokens" --temp 0 -t "$threads" --json-schema "$schema" 2>&1 >/dev/null | rate; }
 
 echo "constrained decode: $(basename "$model"), $threads threads, $(lscpu | sed -n 's/^Model name: *//p'), $(date -u '+%Y-%m-%d %H:%M UTC')"
 run_free >/dev/null  # page the model in

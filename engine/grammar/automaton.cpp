@@ -160,7 +160,7 @@ class AutomatonBuilder {
         }
         break;
       }
-      case ExprKind::kChars: build_chars(e.ranges, a, b); break;
+      case ExprKind::kChars: build_chars(id, a, b); break;
       case ExprKind::kSequence: {
         Automaton::StateId at = a;
         for (size_t i = 0; i < e.children.size(); ++i) {
@@ -185,7 +185,20 @@ class AutomatonBuilder {
   // Code points as UTF-8: one chain of byte ranges per sequence. Sequences share their leading
   // ranges (a byte-level trie) and their trailing runs of continuation bytes [80-BF] (one state
   // per run length), so a class costs close to its minimal automaton.
-  void build_chars(const std::vector<CharRange>& ranges, Automaton::StateId a, Automaton::StateId b) {
+  // The UTF-8 sequences of a class expression, computed once per expression: an unrolled
+  // repeat builds the same class thousands of times.
+  const std::vector<Utf8Sequence>& sequences_of(ExprId id) {
+    auto [it, inserted] = sequences_.try_emplace(id);
+    if (inserted) {
+      for (const CharRange& r : g_.expr(id).ranges) {
+        const auto seqs = utf8_sequences(r.lo, r.hi);
+        it->second.insert(it->second.end(), seqs.begin(), seqs.end());
+      }
+    }
+    return it->second;
+  }
+
+  void build_chars(ExprId id, Automaton::StateId a, Automaton::StateId b) {
     struct Shared {
       Automaton::StateId from;
       uint8_t lo, hi;
@@ -202,30 +215,28 @@ class AutomatonBuilder {
       }
       return tail[static_cast<size_t>(k)];
     };
-    for (const CharRange& r : ranges) {
-      for (const Utf8Sequence& seq : utf8_sequences(r.lo, r.hi)) {
-        int continuation = 0;  // trailing [80-BF] ranges, never the first byte
-        while (continuation + 1 < seq.length && seq.lo[static_cast<size_t>(seq.length - 1 - continuation)] == 0x80 &&
-               seq.hi[static_cast<size_t>(seq.length - 1 - continuation)] == 0xBF) {
-          ++continuation;
+    for (const Utf8Sequence& seq : sequences_of(id)) {
+      int continuation = 0;  // trailing [80-BF] ranges, never the first byte
+      while (continuation + 1 < seq.length && seq.lo[static_cast<size_t>(seq.length - 1 - continuation)] == 0x80 &&
+             seq.hi[static_cast<size_t>(seq.length - 1 - continuation)] == 0xBF) {
+        ++continuation;
+      }
+      const int head = seq.length - continuation;
+      Automaton::StateId at = a;
+      for (int i = 0; i < head; ++i) {
+        const uint8_t lo = seq.lo[static_cast<size_t>(i)], hi = seq.hi[static_cast<size_t>(i)];
+        if (i + 1 == head) {
+          byte_edge(at, lo, hi, tail_of(continuation));
+          break;
         }
-        const int head = seq.length - continuation;
-        Automaton::StateId at = a;
-        for (int i = 0; i < head; ++i) {
-          const uint8_t lo = seq.lo[static_cast<size_t>(i)], hi = seq.hi[static_cast<size_t>(i)];
-          if (i + 1 == head) {
-            byte_edge(at, lo, hi, tail_of(continuation));
-            break;
-          }
-          auto it = std::find_if(shared.begin(), shared.end(),
-                                 [&](const Shared& x) { return x.from == at && x.lo == lo && x.hi == hi; });
-          if (it == shared.end()) {
-            shared.push_back({at, lo, hi, new_state()});
-            byte_edge(at, lo, hi, shared.back().to);
-            it = shared.end() - 1;
-          }
-          at = it->to;
+        auto it = std::find_if(shared.begin(), shared.end(),
+                               [&](const Shared& x) { return x.from == at && x.lo == lo && x.hi == hi; });
+        if (it == shared.end()) {
+          shared.push_back({at, lo, hi, new_state()});
+          byte_edge(at, lo, hi, shared.back().to);
+          it = shared.end() - 1;
         }
+        at = it->to;
       }
     }
   }
@@ -513,6 +524,7 @@ class AutomatonBuilder {
   std::vector<Automaton::StateId> frag_final_;
   std::vector<Automaton::UnrolledRepeat> repeats_;
   std::set<RuleId> measuring_;
+  std::map<ExprId, std::vector<Utf8Sequence>> sequences_;
   static constexpr int64_t kRecordedRepeat = 16;  // shorter repeats gain little from sharing
 };
 

@@ -1,12 +1,14 @@
 #include "engine/grammar/compiled_grammar.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <array>
 #include <bitset>
+#include <cstring>
 #include <map>
 #include <set>
 #include <tuple>
+
+#include "engine/grammar/utf8_ranges.hpp"
 
 namespace ragent::grammar {
 
@@ -15,26 +17,9 @@ namespace {
 constexpr size_t kListLimit = 2048;  // accepted ids kept as a list up to this many, else bits
 constexpr int32_t kUnknown = -2;
 constexpr int32_t kDead = -1;
-constexpr size_t kSliceMinAscii = 16;
-constexpr uint8_t kRejects = 0, kAccepts = 1, kUncertain = 2;
-constexpr size_t kChainLimit = 24;  // code points a class chain follows at most  // a loop on fewer ASCII bytes is cheap to walk anyway
-
-// The continuation bytes a valid UTF-8 lead byte asks for: count, and the first one's range.
-struct Lead {
-  int remaining;
-  uint8_t lo;
-  uint8_t hi;
-};
-Lead lead_of(int b) {
-  if (b >= 0xC2 && b <= 0xDF) return {1, 0x80, 0xBF};
-  if (b == 0xE0) return {2, 0xA0, 0xBF};
-  if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return {2, 0x80, 0xBF};
-  if (b == 0xED) return {2, 0x80, 0x9F};
-  if (b == 0xF0) return {3, 0x90, 0xBF};
-  if (b >= 0xF1 && b <= 0xF3) return {3, 0x80, 0xBF};
-  if (b == 0xF4) return {3, 0x80, 0x8F};
-  return {0, 0, 0};
-}
+constexpr size_t kSliceMinAscii = 16;  // a loop on fewer ASCII bytes is cheap to walk anyway
+constexpr uint8_t kRejects = 0, kAccepts = 1, kUncertain = 2;  // what a token ending in a DFA state is
+constexpr size_t kChainLimit = 24;  // code points a class chain follows at most
 
 }  // namespace
 
@@ -171,7 +156,7 @@ std::bitset<64> CompiledGrammar::full_leads(int32_t d, int32_t target) const {
   };
   std::bitset<64> out;
   for (int b = 0xC2; b <= 0xF4; ++b) {
-    const Lead lead = lead_of(b);
+    const Utf8Lead lead = utf8_lead(static_cast<uint8_t>(b));
     const int32_t next = dfa_step(d, static_cast<uint8_t>(b));
     if (next >= 0 && continues(continues, next, lead.remaining, lead.lo, lead.hi)) out.set(static_cast<size_t>(b - 0xC0));
   }

@@ -74,4 +74,15 @@ std::vector<Utf8Sequence> utf8_sequences(uint32_t lo, uint32_t hi) {
   return out;
 }
 
+Utf8Lead utf8_lead(uint8_t b) {
+  if (b >= 0xC2 && b <= 0xDF) return {1, 0x80, 0xBF};
+  if (b == 0xE0) return {2, 0xA0, 0xBF};
+  if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return {2, 0x80, 0xBF};
+  if (b == 0xED) return {2, 0x80, 0x9F};
+  if (b == 0xF0) return {3, 0x90, 0xBF};
+  if (b >= 0xF1 && b <= 0xF3) return {3, 0x80, 0xBF};
+  if (b == 0xF4) return {3, 0x80, 0x8F};
+  return {0, 0, 0};
+}
+
 }  // namespace ragent::grammar

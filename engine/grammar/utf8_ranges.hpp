@@ -21,4 +21,14 @@ struct Utf8Sequence {
 // one sequence, in increasing code point order. Empty when the range holds no scalar value.
 std::vector<Utf8Sequence> utf8_sequences(uint32_t lo, uint32_t hi);
 
+// What a UTF-8 lead byte asks for (RFC 3629's table): `remaining` continuation bytes, the first
+// in [lo, hi] and any others in [80, BF]; remaining 0 for a byte that starts no multi-byte
+// sequence (ASCII, a continuation byte, C0, C1, F5-FF).
+struct Utf8Lead {
+  uint8_t remaining = 0;
+  uint8_t lo = 0x80;
+  uint8_t hi = 0xBF;
+};
+Utf8Lead utf8_lead(uint8_t byte);
+
 }  // namespace ragent::grammar

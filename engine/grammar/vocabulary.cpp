@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/error.hpp"
+#include "engine/grammar/utf8_ranges.hpp"
 
 namespace ragent::grammar {
 
@@ -39,25 +40,9 @@ size_t Vocabulary::slice_count() const {
 
 namespace {
 
-// UTF-8 reader state for a slice walk: at a code point boundary, or inside a multi-byte
+// A slice walk's UTF-8 state: at a code point boundary (remaining 0), or inside a multi-byte
 // sequence with `remaining` bytes to come, the next one in [lo, hi].
-struct Utf8Reader {
-  uint8_t remaining = 0;
-  uint8_t lo = 0x80;
-  uint8_t hi = 0xBF;
-};
-
-// The continuation a valid lead byte asks for (RFC 3629's table), or remaining 0 if invalid.
-Utf8Reader after_lead(uint8_t b) {
-  if (b >= 0xC2 && b <= 0xDF) return {1, 0x80, 0xBF};
-  if (b == 0xE0) return {2, 0xA0, 0xBF};
-  if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return {2, 0x80, 0xBF};
-  if (b == 0xED) return {2, 0x80, 0x9F};
-  if (b == 0xF0) return {3, 0x90, 0xBF};
-  if (b >= 0xF1 && b <= 0xF3) return {3, 0x80, 0xBF};
-  if (b == 0xF4) return {3, 0x80, 0x8F};
-  return {0, 0, 0};
-}
+using Utf8Reader = Utf8Lead;
 
 }  // namespace
 
@@ -84,7 +69,7 @@ const Slice& Vocabulary::slice(const SliceClass& cls) const {
       alive = starts = cls.ascii[node.byte];
       if (!alive) slice->frontier.push_back({static_cast<uint32_t>(i), parent_count});
     } else {
-      next = after_lead(node.byte);
+      next = utf8_lead(node.byte);
       if (next.remaining > 0) {  // a valid lead byte; an invalid one is dead everywhere
         alive = starts = cls.leads[node.byte - 0xC0u];
         if (!alive) slice->frontier.push_back({static_cast<uint32_t>(i), parent_count});
