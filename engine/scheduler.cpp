@@ -205,6 +205,7 @@ void Scheduler::sample_and_emit(Sequence& seq) {
   const std::string forced = c->forced_bytes();
   if (forced.empty()) return;
   std::vector<TokenId> ids = tokenizer_.encode(forced);
+  if (ids.empty()) return;
   ids.pop_back();  // the last token might merge with what the model writes next
   for (TokenId id : ids) {
     if (seq.cache->size_tokens() + static_cast<int64_t>(seq.inputs.size()) + 1 > context_length_tokens_) break;

@@ -68,7 +68,8 @@ const std::vector<int32_t>& ConstraintSpec::banned_in_free(uint32_t matched) con
   auto& slot = banned_[matched];
   if (slot) return *slot;
   slot = std::make_unique<std::vector<int32_t>>();
-  std::unique_ptr<Matcher> m = compiled_ ? std::make_unique<Matcher>(compiled_) : nullptr;
+  // Only a lazy grammar starts at the trigger; after a required block no other may begin.
+  std::unique_ptr<Matcher> m = compiled_ && lazy_ ? std::make_unique<Matcher>(compiled_) : nullptr;
   for (const auto& [id, upto] : trigger_->completing[matched]) {
     bool ok = false;
     if (m) {
@@ -139,8 +140,9 @@ void OutputConstraint::feed_free(std::string_view bytes) {
     if (matched_ < kToolCallTrigger.size()) continue;
     matched_ = 0;
     ++calls_started_;
-    if (!matcher_) {
-      fail("a <TOOLCALL> block was written with tool_choice none, at output byte " + std::to_string(output_bytes_ + i));
+    if (!matcher_ || !spec_->lazy_) {
+      fail(std::string("a <TOOLCALL> block was written ") + (matcher_ ? "after the required one" : "with tool_choice none") +
+           ", at output byte " + std::to_string(output_bytes_ + i));
       return;
     }
     phase_ = Phase::grammar;

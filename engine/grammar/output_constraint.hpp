@@ -12,7 +12,8 @@
 //             that would complete the trigger are allowed only if the rest of their bytes
 //             begin a valid call; with tool_choice none they are never allowed.
 //   grammar   after the trigger (or from the start: required, a named tool, a JSON Schema):
-//             only what the grammar allows. A tool-call block's end returns to free.
+//             only what the grammar allows. A tool-call block's end returns to free (after a
+//             required or named block, free text in which no further block may start).
 // A constraint never silently drops or repairs output: should the output leave the grammar
 // anyway (a token the caller forced past the mask), error() says where, and from then on the
 // constraint allows everything, so the chat parser reports the raw text as an error event.

@@ -206,6 +206,9 @@ TEST(ToolCallMode, RequiredStartsWithTheBlockAndNamedPicksTheTool) {
     ASSERT_NE(at, std::string::npos) << text;
     EXPECT_EQ(text.find_first_not_of(" \t\r\n"), at) << text;
     expect_valid_block(text.substr(at + 10));
+    ASSERT_EQ(c.phase(), OutputConstraint::Phase::free);  // one block; no second may start
+    EXPECT_FALSE(step_mask(c).allowed.test(static_cast<size_t>(id_of("<TOOLCALL>"))));
+    EXPECT_TRUE(step_mask(c).allowed.test(static_cast<size_t>(eot())));
   }
   auto named = ConstraintSpec::tool_calls(tools(), {ToolChoiceMode::named, "add"}, vocabulary());
   for (int i = 0; i < 50; ++i) {
