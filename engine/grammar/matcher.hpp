@@ -11,7 +11,8 @@
 // stop tokens of the vocabulary are allowed exactly when the grammar can end; accepting one
 // terminates the matcher. After the first rejected token or byte the matcher keeps that error
 // (error() says which token, at which output byte) and accepts nothing more, so the caller
-// reports it once; rollback() clears it when it goes back past the failure.
+// reports it once; rollback(n) clears it once it returns to the state in which the failing
+// token was tried (so rollback(0) right after the failure clears it).
 //
 // Cost: accept is linear in the token's bytes times the live parser configurations (one for
 // most JSON grammars); fill_mask is one OR of each configuration's cached state mask, plus a
@@ -45,6 +46,7 @@ class Matcher {
   // Advances on raw bytes (no token boundaries): true if they keep the grammar alive.
   bool accept_bytes(std::string_view bytes);
   // Undoes the last n accepted tokens (or accept_bytes calls); n past the start is clamped.
+  // An error recorded at or after the state it returns to is cleared.
   void rollback(size_t n);
   void reset();
 
