@@ -58,8 +58,8 @@ class SchemaError : public std::runtime_error {
 // Why an instance is not valid. message repeats the pointers so that it can be shown alone,
 // e.g. "/city: expected string, got number 3 (type at /properties/city/type)"; the instance
 // itself is written "(root)". When a limit stops validation (nesting deeper than 1000 schema
-// applications, more than 10 million of them, a pattern PCRE2 gives up on) keyword is the one
-// being applied and the message says which limit.
+// applications, or more than 10 million of them) keyword is empty and the message says which
+// limit; a pattern PCRE2 gives up on fails as its `pattern` or `patternProperties` keyword.
 struct ValidationError {
   std::string instance_pointer;  // RFC 6901, into the instance ("" = the instance)
   std::string keyword;           // e.g. "type", "required"; "false" for the schema false
