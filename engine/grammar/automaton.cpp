@@ -120,9 +120,7 @@ class AutomatonBuilder {
       case ExprKind::kEmpty:
       case ExprKind::kNothing: break;
       case ExprKind::kLiteral: n = static_cast<int64_t>(e.text.size()); break;
-      case ExprKind::kChars:
-        for (const CharRange& r : e.ranges) n = saturating_add(n, 4 * static_cast<int64_t>(utf8_sequences(r.lo, r.hi).size()));
-        break;
+      case ExprKind::kChars: n = 4 * static_cast<int64_t>(sequences_of(id).size()); break;
       case ExprKind::kSequence:
       case ExprKind::kChoice:
         for (ExprId c : e.children) n = saturating_add(n, size_of(c) + 1);

@@ -400,7 +400,7 @@ class Compiler {
   // An unbounded number a 64-bit parser reads back: a 64-bit integer, or a double of at most
   // 18 integer digits (which never reads as an integer past 64 bits).
   ExprId number64() {
-    if (number64_ < 0) number64_ = share(g_.choice({int64_any(), double_number_expr(g_)}), "number");
+    if (number64_ < 0) number64_ = share(g_.choice({int64_any(), json_number_expr(g_, 18, 2)}), "number");
     return number64_;
   }
 

@@ -77,11 +77,11 @@ bool in_bounds(const NumberBounds& b, const Decimal& d);
 ExprId integer_expr(Grammar& g, const NumberBounds& b);
 // Plain decimals -?(0|[1-9][0-9]*)(\.[0-9]+)? within b, no negative zero. b satisfiable.
 ExprId decimal_expr(Grammar& g, const NumberBounds& b);
-// Any JSON number.
-ExprId json_number_expr(Grammar& g);
-// JSON numbers with at most 18 integer digits and a one- or two-digit exponent: finite
-// doubles that no parser reads as an integer past 64 bits.
-ExprId double_number_expr(Grammar& g);
+// JSON numbers of at most max_int_digits integer digits and max_exp_digits exponent digits
+// (Grammar::kUnbounded: any JSON number). 18 and 2 give finite doubles that no parser reads as
+// an integer past 64 bits.
+ExprId json_number_expr(Grammar& g, int32_t max_int_digits = Grammar::kUnbounded,
+                        int32_t max_exp_digits = Grammar::kUnbounded);
 
 // ---- strings (json_schema_string.cpp) ----
 

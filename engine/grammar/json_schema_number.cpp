@@ -370,19 +370,13 @@ ExprId decimal_expr(Grammar& g, const NumberBounds& b) {
   return g.choice(std::move(alts));
 }
 
-ExprId json_number_expr(Grammar& g) {
+ExprId json_number_expr(Grammar& g, int32_t max_int_digits, int32_t max_exp_digits) {
   const ExprId digit = digit_class(g, '0', '9');
-  const ExprId int_part = g.choice({g.literal("0"), g.sequence({digit_class(g, '1', '9'), g.star(digit)})});
+  const int32_t more_int = max_int_digits == Grammar::kUnbounded ? Grammar::kUnbounded : max_int_digits - 1;
+  const ExprId int_part = g.choice({g.literal("0"), g.sequence({digit_class(g, '1', '9'), g.repeat(digit, 0, more_int)})});
   const ExprId frac = g.optional(g.sequence({g.literal("."), g.plus(digit)}));
-  const ExprId exp = g.optional(g.sequence({g.chars({{'e', 'e'}, {'E', 'E'}}), g.optional(g.chars({{'+', '+'}, {'-', '-'}})), g.plus(digit)}));
-  return g.sequence({g.optional(g.literal("-")), int_part, frac, exp});
-}
-
-ExprId double_number_expr(Grammar& g) {
-  const ExprId digit = digit_class(g, '0', '9');
-  const ExprId int_part = g.choice({g.literal("0"), g.sequence({digit_class(g, '1', '9'), g.repeat(digit, 0, 17)})});
-  const ExprId frac = g.optional(g.sequence({g.literal("."), g.plus(digit)}));
-  const ExprId exp = g.optional(g.sequence({g.chars({{'e', 'e'}, {'E', 'E'}}), g.optional(g.chars({{'+', '+'}, {'-', '-'}})), g.repeat(digit, 1, 2)}));
+  const ExprId exp = g.optional(g.sequence({g.chars({{'e', 'e'}, {'E', 'E'}}), g.optional(g.chars({{'+', '+'}, {'-', '-'}})),
+                                            g.repeat(digit, 1, max_exp_digits)}));
   return g.sequence({g.optional(g.literal("-")), int_part, frac, exp});
 }
 

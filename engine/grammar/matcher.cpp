@@ -115,11 +115,7 @@ void Matcher::fill_mask(std::span<uint64_t> words) {
 
 TokenBitset Matcher::mask() {
   TokenBitset bits(grammar_->vocabulary().size());
-  std::vector<uint64_t> words(bits.words().size());
-  fill_mask(words);
-  for (size_t w = 0; w < words.size(); ++w) {
-    for (uint64_t b = words[w]; b != 0; b &= b - 1) bits.set(w * 64 + static_cast<size_t>(std::countr_zero(b)));
-  }
+  fill_mask(bits.mutable_words());  // sets vocabulary ids only, so the tail stays zero
   return bits;
 }
 

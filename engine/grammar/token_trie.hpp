@@ -60,6 +60,8 @@ class TokenBitset {
   }
 
   std::span<const uint64_t> words() const { return words_; }
+  // For filling in place; the caller keeps the bits past size() zero.
+  std::span<uint64_t> mutable_words() { return words_; }
 
  private:
   size_t size_ = 0;

@@ -35,6 +35,7 @@ Grammar tool_call_grammar(std::span<const ToolGrammarSpec> tools, const ToolCall
   json_options.max_whitespace = options.max_whitespace;
   json_options.strict_objects = options.strict_objects;
 
+  const boost::json::value any_object = boost::json::parse(R"({"type":"object","additionalProperties":true})");
   std::set<std::string> names;
   std::vector<ExprId> calls;
   for (const ToolGrammarSpec& tool : tools) {
@@ -43,7 +44,6 @@ Grammar tool_call_grammar(std::span<const ToolGrammarSpec> tools, const ToolCall
     }
     if (!names.insert(tool.name).second) throw GrammarError("tool calls: two tools are named '" + tool.name + "'");
     if (!only.empty() && tool.name != only) continue;
-    const boost::json::value any_object = boost::json::parse(R"({"type":"object","additionalProperties":true})");
     RuleId args;
     try {
       args = add_json_schema(g, tool.parameters.is_null() ? any_object : tool.parameters, json_options, tool.name + "-arguments");

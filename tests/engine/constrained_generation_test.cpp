@@ -15,8 +15,8 @@
 #include "engine/cpu_backend.hpp"
 #include "engine/engine.hpp"
 #include "engine/grammar/json_schema.hpp"
+#include "tests/engine/byte_tokenizer.hpp"
 #include "tests/engine/tiny_model.hpp"
-#include "tests/support/byte_level.hpp"
 #include "tests/support/grammar_match.hpp"
 
 namespace ragent::engine {
@@ -25,20 +25,9 @@ namespace {
 namespace json = boost::json;
 using model_testing::TempDir;
 
-constexpr int64_t kVocab = 258;  // 256 bytes, <|begin_of_text|>, <|eot_id|>
-constexpr TokenId kBos = 256, kEot = 257;
-
-Tokenizer byte_tokenizer() {
-  TokenizerSpec spec;
-  spec.model = "gpt2";
-  for (int b = 0; b < 256; ++b) spec.tokens.push_back(testing_support::mapped_byte(b));
-  spec.token_type.assign(256, 1);
-  spec.tokens.insert(spec.tokens.end(), {"<|begin_of_text|>", "<|eot_id|>"});
-  spec.token_type.insert(spec.token_type.end(), {3, 3});
-  spec.bos_token_id = kBos;
-  spec.eos_token_id = spec.eot_token_id = kEot;
-  return Tokenizer(spec);
-}
+constexpr int64_t kVocab = model_testing::kByteVocab;
+constexpr TokenId kBos = model_testing::kByteBos;
+using model_testing::byte_tokenizer;
 
 struct Output {
   std::string text;

@@ -28,34 +28,20 @@
 #include "engine/engine.hpp"
 #include "engine/kv_cache.hpp"
 #include "engine/stop_matcher.hpp"
+#include "tests/engine/byte_tokenizer.hpp"
 #include "tests/engine/tiny_model.hpp"
 #include "tests/support/byte_level.hpp"
 
 namespace ragent::engine {
 namespace {
 
-using testing_support::mapped_byte;
 
 namespace asio = boost::asio;
 using model_testing::TempDir;
 
-constexpr int64_t kVocab = 258;  // 256 bytes, <|begin_of_text|>, <|eot_id|>
-constexpr TokenId kBos = 256, kEot = 257;
-
-Tokenizer byte_tokenizer() {
-  TokenizerSpec spec;
-  spec.model = "gpt2";
-  for (int b = 0; b < 256; ++b) spec.tokens.push_back(mapped_byte(b));
-  spec.token_type.assign(256, 1);
-  spec.tokens.push_back("<|begin_of_text|>");
-  spec.tokens.push_back("<|eot_id|>");
-  spec.token_type.push_back(3);
-  spec.token_type.push_back(3);
-  spec.bos_token_id = kBos;
-  spec.eos_token_id = kEot;
-  spec.eot_token_id = kEot;
-  return Tokenizer(spec);
-}
+constexpr int64_t kVocab = model_testing::kByteVocab;
+constexpr TokenId kBos = model_testing::kByteBos, kEot = model_testing::kByteEot;
+using model_testing::byte_tokenizer;
 
 ModelConfig tiny_llama() {
   ModelConfig c;

@@ -120,6 +120,29 @@ void expect_mask_exact(Matcher& m, const Vocabulary& vocab, const std::string& w
   }
 }
 
+// One random walk of at most max_steps tokens, every mask checked against brute force. With
+// prefer_short, three picks in four are tokens of at most two bytes when there are any, so the
+// walk passes through every position of a repeat. Returns the masks checked.
+size_t walk_checking_masks(Matcher& m, const Vocabulary& vocab, std::mt19937_64& rng, int max_steps,
+                           const std::string& where, bool prefer_short = false) {
+  m.reset();
+  size_t masks = 0;
+  for (int step = 0; step < max_steps && !m.terminated(); ++step, ++masks) {
+    expect_mask_exact(m, vocab, where + " step " + std::to_string(step));
+    if (::testing::Test::HasFatalFailure()) return masks;
+    std::vector<int32_t> allowed, short_ones;
+    m.mask().for_each_set([&](size_t id) {
+      allowed.push_back(static_cast<int32_t>(id));
+      if (vocab.token(static_cast<int32_t>(id)).size() <= 2) short_ones.push_back(static_cast<int32_t>(id));
+    });
+    EXPECT_FALSE(allowed.empty()) << where << ": dead end at step " << step;
+    if (allowed.empty()) return masks;
+    const auto& pool = !prefer_short || short_ones.empty() || rng() % 4 == 0 ? allowed : short_ones;
+    EXPECT_TRUE(m.accept_token(pool[rng() % pool.size()]));
+  }
+  return masks;
+}
+
 TEST(Matcher, WholeTextsAgreeWithTheReferenceMatcher) {
   const auto vocab = make_vocabulary({}, 1, 0);
   size_t texts = 0;
@@ -146,16 +169,8 @@ TEST(Matcher, MasksEqualBruteForceOnRandomWalks) {
     Matcher m(compiled);
     if (m.mask().none()) continue;  // a schema that accepts nothing
     for (int walk = 0; walk < 2; ++walk) {
-      m.reset();
-      for (int step = 0; step < 40 && !m.terminated(); ++step) {
-        expect_mask_exact(m, *vocab, lc.name + " step " + std::to_string(step));
-        if (::testing::Test::HasFatalFailure()) return;
-        ++masks;
-        std::vector<int32_t> allowed;
-        m.mask().for_each_set([&](size_t id) { allowed.push_back(static_cast<int32_t>(id)); });
-        ASSERT_FALSE(allowed.empty()) << "dead end at step " << step;
-        ASSERT_TRUE(m.accept_token(allowed[rng() % allowed.size()]));
-      }
+      masks += walk_checking_masks(m, *vocab, rng, 40, lc.name);
+      if (HasFailure()) return;
     }
   }
   EXPECT_GE(masks, 1000u);
@@ -217,15 +232,8 @@ TEST(Matcher, RecursiveGrammarsCheckUncertainTokensAgainstTheStack) {
   Matcher m(compiled);
   std::mt19937_64 rng(7);
   for (int walk = 0; walk < 20; ++walk) {
-    m.reset();
-    for (int step = 0; step < 30 && !m.terminated(); ++step) {
-      expect_mask_exact(m, *vocab, "walk " + std::to_string(walk) + " step " + std::to_string(step));
-      if (HasFatalFailure()) return;
-      std::vector<int32_t> allowed;
-      m.mask().for_each_set([&](size_t id) { allowed.push_back(static_cast<int32_t>(id)); });
-      ASSERT_FALSE(allowed.empty());
-      ASSERT_TRUE(m.accept_token(allowed[rng() % allowed.size()]));
-    }
+    walk_checking_masks(m, *vocab, rng, 30, "walk " + std::to_string(walk));
+    if (HasFailure()) return;
   }
   EXPECT_GT(compiled->stats().states_computed, 3u);
 }
@@ -330,23 +338,9 @@ TEST(Matcher, LongRepeatsShareMasksAndStayExactAtTheBounds) {
     SCOPED_TRACE(schema);
     auto compiled = std::make_shared<CompiledGrammar>(compile_json_schema(json::parse(schema)), vocab);
     Matcher m(compiled);
-    size_t steps = 0;
     for (int walk = 0; walk < 6; ++walk) {
-      m.reset();
-      for (int step = 0; step < 80 && !m.terminated(); ++step, ++steps) {
-        expect_mask_exact(m, *vocab, "step " + std::to_string(step));
-        if (HasFatalFailure()) return;
-        std::vector<int32_t> allowed;
-        m.mask().for_each_set([&](size_t id) { allowed.push_back(static_cast<int32_t>(id)); });
-        ASSERT_FALSE(allowed.empty());
-        // Short tokens, so walks pass through every position.
-        std::vector<int32_t> short_ones;
-        for (int32_t id : allowed) {
-          if (vocab->token(id).size() <= 2) short_ones.push_back(id);
-        }
-        const auto& pool = short_ones.empty() || rng() % 4 == 0 ? allowed : short_ones;
-        ASSERT_TRUE(m.accept_token(pool[rng() % pool.size()]));
-      }
+      walk_checking_masks(m, *vocab, rng, 80, "walk " + std::to_string(walk), /*prefer_short=*/true);
+      if (HasFailure()) return;
     }
     EXPECT_FALSE(compiled->automaton().unrolled_repeats().empty());
   }
